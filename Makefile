@@ -1,0 +1,48 @@
+# cutover: the two commands (`make demo`, `make test`) and the developer targets.
+# Every target creates the virtual environment first if it is missing or out of date.
+
+SHELL := /bin/bash
+VENV := .venv
+STAMP := $(VENV)/.installed
+BIN := $(VENV)/bin
+
+# A Python >= 3.12: python3.13 or python3.12 on a user's machine, pyenv's 3.12.1 on ours.
+PYTHON := $(shell for cmd in python3.13 python3.12 "env PYENV_VERSION=3.12.1 python3.12"; do \
+	  $$cmd -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo "$$cmd"; break; }; \
+	done)
+
+.PHONY: demo test lint bench scenarios lock venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "cutover needs Python 3.12 or newer (mitmproxy 12 and Locust install together only there)."; \
+	  echo "Install python3.12 or python3.13 and run make again."; exit 1; fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cutover demo
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Re-pin every dependency after a change to pyproject.toml (needs the package registry).
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[dev]'
+	( echo '# Exact versions CI installed with (Python 3.12). Regenerate with `make lock` after changing pyproject.toml.'; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -vi '^cutover' ) > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache reports/out
