@@ -1,0 +1,5 @@
+"""Benchmarks behind `make bench`: each `bench/bench_*.py` module measures one area's targets.
+
+Performance targets live here, not in timed unit tests. Every module exposes `main() -> None`,
+prints its numbers and the ratios against its target with Rich, and runs in well under a minute.
+"""

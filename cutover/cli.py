@@ -1,0 +1,74 @@
+"""The `cutover` command line: the composition root that loads the config and wires the areas.
+
+Each command is a thin shell: it loads the configuration, calls into an area's package and turns
+user mistakes into a one-paragraph message on stderr with a non-zero exit code (never a traceback).
+Exit codes: 0 success, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from cutover import demo as demo_module
+from cutover.config import CutoverConfig
+from cutover.configfile import ConfigError, load_config
+from cutover.views import command_overview, config_summary
+
+EXIT_BAD_CONFIG = 2
+
+app = typer.Typer(
+    help="Production-safe shadow verification, test tenants, scenarios and load gates for a "
+    "monolith-to-microservices cutover.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+config_app = typer.Typer(help="Validate and inspect configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Configuration file (YAML).", show_default=True)
+]
+
+
+def load_or_exit(path: Path) -> CutoverConfig:
+    """Load `path` or print the problem and exit with EXIT_BAD_CONFIG."""
+    try:
+        return load_config(path, os.environ)
+    except ConfigError as exc:
+        message = Text.assemble(("Invalid configuration. ", "bold red"), str(exc))
+        stderr.print(message, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path, typer.Argument(help="The configuration file to validate.")],
+) -> None:
+    """Validate a configuration file and summarise what it points at."""
+    config = load_or_exit(file)
+    stdout.print(config_summary(config, title=f"{file}: valid"))
+
+
+@app.command()
+def demo(
+    config: ConfigOption = Path("cutover.yaml"),
+) -> None:
+    """Run the end-to-end demonstration on the embedded defaults (SQLite, local processes)."""
+    overview = command_overview(typer.main.get_command(app), title="the cutover command line")
+    demo_module.run(load_or_exit(config), config_path=config, commands=overview, console=stdout)
+
+
+def main() -> None:
+    """Entry point of the `cutover` console script."""
+    app()

@@ -1,0 +1,167 @@
+"""The one configuration model: every setting cutover has, typed and validated.
+
+The CLI loads a YAML file into `CutoverConfig` through `cutover.configfile.load_config`; every other
+package receives the section it needs as an argument and never reads files or the environment for
+settings itself. Each area owns its section: `targets`, `databases`, `shadow`, `tenants`, `load`,
+`reports`. Relative paths (SQLite files, output folders) are resolved against the folder of the
+configuration file, so a config behaves the same whatever directory the command runs from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors and a loaded config never changes."""
+
+    # validate_default: defaults such as relative paths pass the same validators as written values.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise PydanticCustomError(
+            "http_url", "expected an http:// or https:// URL such as http://127.0.0.1:8080"
+        )
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    context = info.context or {}
+    base = context.get("base_dir")
+    return Path(base) if base is not None else Path.cwd()
+
+
+def _database_url(value: str, info: ValidationInfo) -> str:
+    try:
+        url = sa.engine.make_url(value)
+    except sa.exc.ArgumentError:
+        raise PydanticCustomError(
+            "database_url",
+            "expected an SQLAlchemy URL such as mysql+pymysql://user@host:3306/crm, "
+            "postgresql+psycopg://user@host:5432/crm or sqlite:///file.sqlite",
+        ) from None
+    if url.get_backend_name() not in {"sqlite", "mysql", "mariadb", "postgresql"}:
+        raise PydanticCustomError(
+            "database_url",
+            "expected a MariaDB/MySQL, PostgreSQL or SQLite URL, not {backend}",
+            {"backend": url.get_backend_name()},
+        )
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(url.database)
+        if not database.is_absolute():
+            url = url.set(database=str(_base_dir(info) / database))
+    return url.render_as_string(hide_password=False)
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+
+
+def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
+    return value if value.is_absolute() else _base_dir(info) / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
+
+
+class Target(Section):
+    """One system the harness talks to over HTTP."""
+
+    url: HttpUrl = Field(description="Base URL, e.g. http://127.0.0.1:8601")
+    timeout_s: float = Field(default=5.0, gt=0, le=300, description="Per-request timeout")
+
+
+class Targets(Section):
+    """The primary serves live traffic; the candidate is the new service; the secondary is a
+    second primary used only to measure noise (safe reads only)."""
+
+    primary: Target
+    candidate: Target
+    secondary: Target | None = None
+
+
+class Databases(Section):
+    """The customer's two databases, as SQLAlchemy URLs."""
+
+    monolith: DatabaseUrl = Field(description="The monolith's database (MariaDB in production)")
+    services: DatabaseUrl = Field(description="The new services' database (PostgreSQL)")
+
+
+class ShadowConfig(Section):
+    """Shadow verification: what is mirrored and where outcomes are stored."""
+
+    enabled: bool = Field(default=True, description="False stops all mirroring (kill switch)")
+    kill_switch_file: ConfigPath | None = Field(
+        default=None, description="Mirroring stops while this file exists"
+    )
+    store: DatabaseUrl = Field(
+        default="sqlite:///reports/shadow.sqlite",
+        description="Where exchanges are stored (SQLite file or PostgreSQL)",
+    )
+
+
+class TenantsConfig(Section):
+    """Test tenants: how test data is recognised and how long a run's lease lasts."""
+
+    marker: str = Field(
+        default="ZZTEST",
+        min_length=3,
+        max_length=16,
+        pattern=r"^[A-Z][A-Z0-9]*$",
+        description="Prefix carried by every name and reference of test data",
+    )
+    lease_s: int = Field(default=600, ge=30, description="Lease of a run before sweep may reap it")
+
+
+class LoadConfig(Section):
+    """Load runs: the ceiling no run may exceed."""
+
+    max_rps: float = Field(default=500, gt=0, description="Rate cap for any load run")
+
+
+class ReportsConfig(Section):
+    """Where generated reports go."""
+
+    out_dir: ConfigPath = Field(default=Path("reports/out"))
+    allure_results: ConfigPath = Field(default=Path("reports/allure-results"))
+
+
+class CutoverConfig(Section):
+    """The whole configuration file."""
+
+    targets: Targets
+    databases: Databases
+    shadow: ShadowConfig
+    tenants: TenantsConfig
+    load: LoadConfig
+    reports: ReportsConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _omitted_sections_take_defaults(cls, data: Any) -> Any:
+        # An omitted (or empty) optional section is validated as an empty mapping, so that its
+        # defaults are resolved against the config's folder exactly like written values.
+        if isinstance(data, dict):
+            for name in OPTIONAL_SECTIONS:
+                if data.get(name) is None:
+                    data = {**data, name: {}}
+        return data
+
+
+OPTIONAL_SECTIONS = ("shadow", "tenants", "load", "reports")

@@ -1,0 +1,205 @@
+"""The configuration file: valid files load, every kind of bad file gets one readable message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cutover.config import CutoverConfig
+from cutover.configfile import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+MINIMAL = """\
+targets:
+  primary:
+    url: http://127.0.0.1:8601
+  candidate:
+    url: http://127.0.0.1:8602
+databases:
+  monolith: sqlite:///data/monolith.sqlite
+  services: postgresql+psycopg://cutover:${DB_PASSWORD}@db.example.com:5432/accounts
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cutover.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_for(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ if environ is not None else {"DB_PASSWORD": "s3cret"})
+    message = str(caught.value)
+    assert str(path) in message, "every message names the file"
+    assert "\n" not in message, "one paragraph"
+    return message
+
+
+def test_shipped_configs_are_valid() -> None:
+    sandbox = load_config(REPO / "cutover.yaml", {})
+    assert sandbox.targets.primary.url == "http://127.0.0.1:8601"
+    assert sandbox.databases.monolith == f"sqlite:///{REPO}/reports/sandbox/monolith.sqlite"
+    secrets = {
+        "CRM_MONOLITH_DB_PASSWORD": "a",
+        "CRM_SERVICES_DB_PASSWORD": "b",
+        "CUTOVER_STORE_PASSWORD": "c",
+    }
+    example = load_config(REPO / "cutover.example.yaml", secrets)
+    assert example.databases.services.startswith("postgresql+psycopg://cutover:b@")
+
+
+def test_environment_placeholders_are_substituted(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), {"DB_PASSWORD": "s3cret"})
+    assert config.databases.services == (
+        "postgresql+psycopg://cutover:s3cret@db.example.com:5432/accounts"
+    )
+
+
+def test_placeholder_fallback_is_used_only_when_variable_is_unset(tmp_path: Path) -> None:
+    text = MINIMAL.replace("${DB_PASSWORD}", "${DB_PASSWORD:-fallback}")
+    assert ":fallback@" in load_config(write(tmp_path, text), {}).databases.services
+    assert (
+        ":given@" in load_config(write(tmp_path, text), {"DB_PASSWORD": "given"}).databases.services
+    )
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), {"DB_PASSWORD": "x"})
+    assert config.databases.monolith == f"sqlite:///{tmp_path}/data/monolith.sqlite"
+    assert config.reports.out_dir == tmp_path / "reports" / "out"
+    assert config.shadow.store == f"sqlite:///{tmp_path}/reports/shadow.sqlite"
+
+
+def test_loaded_config_is_immutable(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), {"DB_PASSWORD": "x"})
+    with pytest.raises(ValueError, match="frozen"):
+        config.targets.primary.timeout_s = 1  # type: ignore[misc]
+
+
+def test_missing_environment_variable(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL, environ={})
+    assert "databases.services" in message
+    assert "line 8" in message
+    assert "${DB_PASSWORD}" in message
+    assert "Export DB_PASSWORD" in message
+
+
+def test_unknown_key_names_path_line_and_the_likely_key(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "    url: http://127.0.0.1:8602", "    url: http://127.0.0.1:8602\n    timout_s: 3"
+    )
+    message = error_for(tmp_path, text)
+    assert "targets.candidate.timout_s" in message
+    assert "line 6" in message
+    assert "did you mean 'timeout_s'" in message
+    assert "expected one of: timeout_s, url" in message
+
+
+def test_unknown_top_level_section(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL + "shadw:\n  enabled: false\n")
+    assert "shadw (at line 9) is not a known key" in message
+    assert "did you mean 'shadow'" in message
+
+
+def test_wrong_type_names_value_and_expectation(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "    url: http://127.0.0.1:8602", "    url: http://127.0.0.1:8602\n    timeout_s: soon"
+    )
+    message = error_for(tmp_path, text)
+    assert "targets.candidate.timeout_s (at line 6) is 'soon'" in message
+    assert "expected a valid number" in message
+
+
+def test_bad_url_and_bad_database_url_are_both_reported(tmp_path: Path) -> None:
+    text = MINIMAL.replace("http://127.0.0.1:8601", "ftp://legacy").replace(
+        "sqlite:///data/monolith.sqlite", "oracle://crm"
+    )
+    message = error_for(tmp_path, text)
+    assert "2 problems" in message
+    assert (
+        "targets.primary.url (at line 3) is 'ftp://legacy': expected an http:// or https:// URL"
+        in message
+    )
+    assert "databases.monolith (at line 7) is 'oracle://crm'" in message
+    assert "MariaDB/MySQL, PostgreSQL or SQLite URL, not oracle" in message
+
+
+def test_missing_required_section(tmp_path: Path) -> None:
+    text = MINIMAL.split("databases:")[0]
+    message = error_for(tmp_path, text)
+    assert "databases is required but missing" in message
+
+
+def test_malformed_yaml_gives_line_and_column(tmp_path: Path) -> None:
+    message = error_for(tmp_path, "targets:\n  primary: [unclosed\n  candidate: {}\n")
+    assert "malformed YAML at line" in message
+    assert "column" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [("", "an empty file"), ("- a\n- b\n", "a list"), ("just text\n", "a str")],
+)
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str, found: str) -> None:
+    assert f"found {found}" in error_for(tmp_path, text)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "absent.yaml", {})
+
+
+def test_list_positions_are_named_in_paths() -> None:
+    from cutover.configfile import _describe
+
+    assert _describe(("shadow", "routes", 2, "match")) == "shadow.routes[2].match"
+
+
+def test_every_section_forbids_unknown_keys() -> None:
+    sections = [CutoverConfig, *[f.annotation for f in CutoverConfig.model_fields.values()]]
+    for section in sections:
+        assert getattr(section, "model_config", {}).get("extra") == "forbid", section
+
+
+@pytest.mark.parametrize(
+    ("mutation", "expected"),
+    [
+        ("unknown", "is not a known key"),
+        ("type", "expected a valid number"),
+        ("env", "which is not set"),
+        ("yaml", "malformed YAML"),
+    ],
+)
+def test_config_check_exits_non_zero_with_one_paragraph_and_no_traceback(
+    tmp_path: Path, mutation: str, expected: str
+) -> None:
+    text = {
+        "unknown": MINIMAL + "colour: blue\n",
+        "type": MINIMAL.replace(
+            "url: http://127.0.0.1:8602", "url: http://127.0.0.1:8602\n    timeout_s: x"
+        ),
+        "env": MINIMAL,
+        "yaml": MINIMAL + "  - : :\n\t- broken",
+    }[mutation]
+    path = write(tmp_path, text)
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "400"}
+    if mutation != "env":
+        env["DB_PASSWORD"] = "x"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cutover"), "config", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert expected in result.stderr
+    assert str(path) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
