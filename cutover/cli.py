@@ -18,6 +18,7 @@ from rich.text import Text
 from cutover import demo as demo_module
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
+from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
 from cutover.views import command_overview, config_summary
 
 EXIT_BAD_CONFIG = 2
@@ -32,6 +33,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Validate and inspect configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+sandbox_app = typer.Typer(
+    help="Run the bundled reference monolith and services.", no_args_is_help=True
+)
+app.add_typer(sandbox_app, name="sandbox")
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -58,6 +63,39 @@ def config_check(
     """Validate a configuration file and summarise what it points at."""
     config = load_or_exit(file)
     stdout.print(config_summary(config, title=f"{file}: valid"))
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    config: ConfigOption = Path("cutover.yaml"),
+    db: Annotated[
+        DatabaseKind, typer.Option(help="sqlite: embedded files; real: MariaDB + PostgreSQL.")
+    ] = "sqlite",
+    regression: Annotated[
+        list[str] | None,
+        typer.Option(help="Turn on a candidate regression switch (repeatable), e.g. rounding."),
+    ] = None,
+    seed: Annotated[bool, typer.Option(help="Seed the small demo dataset on both sides.")] = True,
+) -> None:
+    """Start the sandbox on the config's target ports and stop it cleanly on Ctrl-C."""
+    loaded = load_or_exit(config)
+    plan = plan_for(loaded, config.resolve().parent, db, regression or (), seed_demo=seed)
+    process = SandboxProcess(plan, log_path=plan.data_dir / "sandbox.log")
+    try:
+        urls = process.start()
+    except SandboxError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise typer.Exit(1) from None
+    stdout.print(f"primary   (monolith): {urls.monolith}", highlight=False)
+    stdout.print(f"candidate (services): {urls.services}", highlight=False)
+    stdout.print(f"databases: {plan.monolith_db_url} | {plan.services_db_url}", highlight=False)
+    stdout.print(f"log: {process.log_path}. Press Ctrl-C to stop.", highlight=False)
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        stdout.print("stopping the sandbox")
+    finally:
+        process.stop()
 
 
 @app.command()
