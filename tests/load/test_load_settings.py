@@ -1,0 +1,76 @@
+"""The `load:` section: gates parsed at load time, rate caps and test tenants enforced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from load.gates import Gate
+from load.settings import LoadSettings
+
+
+def section(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "max_rps": 500,
+        "environment": "sandbox",
+        "environments": {"sandbox": {"max_rps": 300, "test_clients": [3]}},
+        "gates": {"each": ["p95 < 300ms", "p95 <= 1.10x primary"], "total": ["rps >= 50"]},
+        "profiles": {"smoke": {"tenant": 3, "rate": 100, "duration_s": 10, "warmup_s": 2}},
+    }
+    base.update(overrides)
+    return base
+
+
+def test_a_good_section_loads_with_parsed_gates() -> None:
+    settings = LoadSettings.model_validate(section())
+    assert settings.gates.each[1] == Gate("p95", "<=", 1.10, relative=True)
+    assert settings.rate_cap() == 300
+    profile = settings.profiles["smoke"]
+    assert settings.gates_for(profile) is settings.gates
+    dumped = settings.model_dump(mode="json")
+    assert dumped["gates"]["each"] == ["p95 < 300ms", "p95 <= 1.1x primary"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"gates": {"each": ["p95 < 300kg"]}}, "latency takes ms, s or us"),
+        (
+            {"profiles": {"x": {"tenant": 3, "rate": 301}}},
+            "above the cap of 300 for environment 'sandbox'",
+        ),
+        (
+            {"profiles": {"x": {"tenant": 1, "rate": 10}}},
+            "not a test tenant of environment 'sandbox'",
+        ),
+        ({"environment": "prod"}, "'prod' is not declared"),
+        (
+            {"profiles": {"x": {"tenant": 3, "rate": 10, "duration_s": 5, "warmup_s": 5}}},
+            "must be shorter than duration_s",
+        ),
+        (
+            {"profiles": {"x": {"tenant": 3, "rate": 10, "personas": {"agent": 0}}}},
+            "at least one must be positive",
+        ),
+        (
+            {"profiles": {"x": {"tenant": 3, "rate": 10, "personas": {"robot": 1}}}},
+            "'agent', 'payments', 'dashboard' or 'dump'",
+        ),
+        ({"profiles": {"x": {"tenant": 3, "rate": 10, "typo": 1}}}, "Extra inputs"),
+    ],
+)
+def test_mistakes_are_refused_with_a_message(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        LoadSettings.model_validate(section(**overrides))
+    assert message in str(caught.value)
+
+
+def test_the_global_cap_applies_when_it_is_lower() -> None:
+    settings = LoadSettings.model_validate(section(max_rps=120))
+    assert settings.rate_cap() == 120
+    with pytest.raises(ValidationError, match="above the cap of 120"):
+        LoadSettings.model_validate(
+            section(max_rps=120, profiles={"x": {"tenant": 3, "rate": 121}})
+        )
