@@ -1,7 +1,89 @@
 """Shadow verification: mirror live requests to the candidate and compare the answers.
 
-Will hold the pure comparison core (routes, safety classification, normalisation, diff, noise,
-redaction) and, over it, thin adapters: the mitmproxy addon, the mirror client, the diff store,
-record and replay. The core performs no I/O; the adapters are the only modules that touch sockets,
-files or databases.
+This package holds the pure comparison core; the adapters (mitmproxy addon, mirror client, diff
+store, record and replay) will sit on top of it. The core performs no I/O and reads no clock,
+environment or random source: everything it needs is passed in.
+
+    request ─► Verifier.plan ─► Plan (route, safety, tenant, candidate request, or skip reason)
+                                  │   the adapter sends the requests
+    answers ─► Verifier.settle ─► compare (fast equality, explain only differences)
+                                  ─► noise split ─► redaction ─► Exchange (frozen, JSON)
+
+Modules, each usable alone: `rules` (the configuration models), `message` (Request, Response),
+`routes` (matching and translation), `classify` (safety, GraphQL, tenant scope), `codec`
+(content encodings, JSON), `normalize`, `diff`, `compare`, `noise`, `redact`, `exchange`
+(outcomes), `jsonpath` (rule paths), `verifier` (all of it together).
+
+Exceptions (only configuration mistakes raise; request and candidate problems become outcomes):
+
+    ShadowError
+    ├── RuleError (also ValueError)   a rule cannot be used as written
+    ├── DecodeError                   a body cannot be decoded or parsed
+    │   └── BodyTooLargeError              ... or is larger than max_body_bytes once decoded
+    └── TranslationError              a request lacks what its route needs for the candidate
 """
+
+from shadow.classify import Classification, TenantLookup, classify, read_graphql, tenant_of
+from shadow.compare import Comparator
+from shadow.diff import Difference, DifferenceKind, same
+from shadow.errors import BodyTooLargeError, DecodeError, RuleError, ShadowError, TranslationError
+from shadow.exchange import (
+    CandidateFailed,
+    Different,
+    Equal,
+    Exchange,
+    NoiseOnly,
+    Outcome,
+    Skipped,
+    SkipReason,
+    Statuses,
+    Timings,
+)
+from shadow.message import CandidateFailure, Request, Response
+from shadow.noise import NoiseState, NoiseTracker
+from shadow.normalize import Normalizer
+from shadow.redact import Redactor
+from shadow.routes import RouteMatch, Router
+from shadow.rules import ComparisonConfig, Route, RouteRules
+from shadow.verifier import Plan, Verifier
+
+__all__ = [
+    "BodyTooLargeError",
+    "CandidateFailed",
+    "CandidateFailure",
+    "Classification",
+    "Comparator",
+    "ComparisonConfig",
+    "DecodeError",
+    "Difference",
+    "DifferenceKind",
+    "Different",
+    "Equal",
+    "Exchange",
+    "NoiseOnly",
+    "NoiseState",
+    "NoiseTracker",
+    "Normalizer",
+    "Outcome",
+    "Plan",
+    "Redactor",
+    "Request",
+    "Response",
+    "Route",
+    "RouteMatch",
+    "RouteRules",
+    "Router",
+    "RuleError",
+    "ShadowError",
+    "SkipReason",
+    "Skipped",
+    "Statuses",
+    "TenantLookup",
+    "Timings",
+    "TranslationError",
+    "Verifier",
+    "classify",
+    "read_graphql",
+    "same",
+    "tenant_of",
+]

@@ -1,0 +1,120 @@
+"""Bodies from bytes on the wire to values the comparison can use.
+
+Undoes `Content-Encoding` (gzip, deflate, br, zstd, in reverse order of application) with a cap on
+the decoded size, so that a compression bomb costs at most the configured limit, then parses JSON
+or reads text. Pure functions; called by `compare` for both sides of every exchange.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import re
+import zlib
+from decimal import Decimal
+from typing import Any, Final
+
+import brotli  # type: ignore[import-untyped]
+import zstandard
+
+from shadow.errors import BodyTooLargeError, DecodeError
+
+_IDENTITY: Final = frozenset({"", "identity"})
+# A JSON number with more significant digits than a float holds exactly is parsed as Decimal, so
+# that 0.1000000000000000001 and 0.1 never compare equal by accident.
+_LONG_NUMBER: Final = re.compile(rb"[:,\[]\s*-?[0-9.]{17,}")
+_CHARSET: Final = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
+
+
+def decode_content(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """Undo every content coding named in the header; raise `DecodeError` or `BodyTooLargeError`."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    data = body
+    for coding in reversed(codings):
+        if coding in _IDENTITY:
+            continue
+        try:
+            data = _decode_one(coding, data, limit)
+        except (zlib.error, brotli.error, zstandard.ZstdError) as exc:
+            raise DecodeError(f"the {coding} body is corrupt: {exc}") from exc
+    if len(data) > limit:
+        raise BodyTooLargeError(f"the body is {len(data)} bytes, over the {limit}-byte limit")
+    return data
+
+
+def _decode_one(coding: str, data: bytes, limit: int) -> bytes:
+    if coding in ("gzip", "x-gzip", "deflate"):
+        return _inflate(coding, data, limit)
+    if coding == "br":
+        decompressor = brotli.Decompressor()
+        out = decompressor.process(data, output_buffer_limit=limit + 1)
+        if len(out) > limit or not decompressor.is_finished():
+            if len(out) > limit:
+                raise BodyTooLargeError(f"the br body expands beyond the {limit}-byte limit")
+            raise DecodeError("the br body is truncated")
+        return bytes(out)
+    if coding == "zstd":
+        chunks: list[bytes] = []
+        size = 0
+        # A stream reader, not decompress(): it stops once the limit is passed.
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+            while chunk := reader.read(65536):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLargeError(f"the zstd body expands beyond the {limit}-byte limit")
+        return b"".join(chunks)
+    raise DecodeError(f"unknown content encoding {coding!r}")
+
+
+def _inflate(coding: str, data: bytes, limit: int) -> bytes:
+    if coding == "deflate":
+        # RFC 9110 says zlib-wrapped, but many servers send raw deflate; accept both.
+        wbits = zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS
+    else:
+        wbits = zlib.MAX_WBITS | 16
+    decompressor = zlib.decompressobj(wbits)
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise BodyTooLargeError(f"the {coding} body expands beyond the {limit}-byte limit")
+    if not decompressor.eof:
+        raise DecodeError(f"the {coding} body is truncated")
+    return out
+
+
+def media_type(content_type: str | None) -> str:
+    """`application/json; charset=utf-8` → `application/json` ('' when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_json_type(content_type: str | None) -> bool:
+    kind = media_type(content_type)
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def looks_like_json(body: bytes) -> bool:
+    """A cheap sniff for responses that carry no Content-Type."""
+    return body.lstrip()[:1] in (b"{", b"[")
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse JSON; numbers too long for a float become Decimal. Raise `DecodeError`."""
+    try:
+        if _LONG_NUMBER.search(body):
+            return json.loads(body, parse_float=Decimal)
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError(f"the body is not valid JSON: {exc}") from exc
+
+
+def text_of(body: bytes, content_type: str | None) -> str:
+    """Decode a text body with its declared charset (UTF-8 when none or unknown)."""
+    match = _CHARSET.search(content_type or "")
+    encoding = "utf-8"
+    if match:
+        try:
+            encoding = codecs.lookup(match.group(1)).name
+        except LookupError:
+            encoding = "utf-8"
+    return body.decode(encoding, errors="replace")

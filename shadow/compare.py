@@ -1,0 +1,250 @@
+"""Compare the primary's response with the candidate's (or the secondary's) under a route's rules.
+
+The order is fixed and cheap things come first: a candidate that gave no answer, a server error,
+a status code that differs, then allow-listed headers, then the body: identical decoded bytes end
+the work at once; otherwise both sides are parsed, reshaped and normalised, compared with `==`,
+and explained only if they still differ. The primary is decoded and normalised once and reused for
+the candidate and the secondary. Results are `exchange` outcomes. Called by `verifier.Verifier`,
+by replay and by the scenario suites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from shadow import codec
+from shadow.diff import Difference, Explainer, same
+from shadow.errors import BodyTooLargeError, DecodeError
+from shadow.exchange import CandidateFailed, Different, Equal, Skipped
+from shadow.message import CandidateFailure, Response, header_values
+from shadow.normalize import Normalizer
+from shadow.rules import ComparisonConfig, RouteRules
+
+PairOutcome = Equal | Different | Skipped | CandidateFailed
+_BOOL_TOKENS: Final = (b"true", b"false")
+
+
+@dataclass(slots=True)
+class Body:
+    """A decoded body, parsed as far as the route's rules allow."""
+
+    kind: Literal["json", "text", "bytes"]
+    raw: bytes
+    value: Any
+    has_bools: bool = True
+
+
+class CompiledRoute:
+    """A route's rules, compiled: normaliser and explainer."""
+
+    def __init__(self, rules: RouteRules, max_body_bytes: int) -> None:
+        self.rules = rules
+        self.max_body_bytes = max_body_bytes
+        self.normalizer = Normalizer(rules)
+        self.explainer = Explainer(self.normalizer.keyed, self.normalizer.tolerances)
+        self.headers = rules.headers
+        reshape = rules.response
+        self.reshapes = any(
+            (side.select is not None or side.rename)
+            for side in (reshape.primary, reshape.candidate)
+        )
+        self.raw_equal_is_enough = not self.reshapes
+
+
+class Comparator:
+    """Compares responses under the compiled rules of every route of a configuration."""
+
+    def __init__(self, config: ComparisonConfig) -> None:
+        self.config = config
+        self._routes: dict[str, CompiledRoute] = {
+            "default": CompiledRoute(config.default_route, config.max_body_bytes)
+        }
+        for route in config.routes:
+            self._routes[route.name] = CompiledRoute(route, config.max_body_bytes)
+
+    def route(self, name: str) -> CompiledRoute:
+        try:
+            return self._routes[name]
+        except KeyError:
+            raise KeyError(f"no route named {name!r}") from None
+
+    def compare(
+        self, route: str, primary: Response, candidate: Response | CandidateFailure
+    ) -> PairOutcome:
+        """The outcome of one primary/candidate pair."""
+        return self.compare_many(route, primary, [candidate])[0]
+
+    def compare_many(
+        self,
+        route: str,
+        primary: Response,
+        others: Sequence[Response | CandidateFailure],
+    ) -> list[PairOutcome]:
+        """Compare the primary with several answers (candidate, secondary), decoding it once."""
+        compiled = self.route(route)
+        prepared: _Primary | Skipped | None = None
+        outcomes: list[PairOutcome] = []
+        for other in others:
+            if isinstance(other, CandidateFailure):
+                outcomes.append(CandidateFailed(other.kind, other.detail))
+                continue
+            if other.status >= 500 and primary.status < 500:
+                outcomes.append(
+                    CandidateFailed(
+                        "status",
+                        f"answered {other.status} where the primary answered {primary.status}",
+                        other.status,
+                    )
+                )
+                continue
+            if other.status != primary.status:
+                outcomes.append(
+                    Different((Difference("status", "status", primary.status, other.status),))
+                )
+                continue
+            if prepared is None:
+                prepared = _prepare_primary(compiled, primary)
+            if isinstance(prepared, Skipped):
+                outcomes.append(prepared)
+                continue
+            outcomes.append(_compare_body(compiled, prepared, primary, other))
+        return outcomes
+
+
+@dataclass(slots=True)
+class _Primary:
+    body: Body
+    canonical: Any
+
+
+def _decode(response: Response, limit: int) -> bytes:
+    return codec.decode_content(response.body, response.header("content-encoding"), limit)
+
+
+def _classify_body(raw: bytes, content_type: str | None) -> Literal["json", "other"]:
+    if codec.is_json_type(content_type):
+        return "json"
+    if content_type is None and codec.looks_like_json(raw):
+        return "json"
+    return "other"
+
+
+def _prepare_primary(compiled: CompiledRoute, primary: Response) -> _Primary | Skipped:
+    try:
+        raw = _decode(primary, compiled.max_body_bytes)
+    except BodyTooLargeError as exc:
+        return Skipped("too_large", f"primary: {exc}")
+    except DecodeError as exc:
+        return Skipped("unsupported_content", f"primary: {exc}")
+    content_type = primary.header("content-type")
+    if not raw.strip():
+        # An empty body (204, HEAD) is compared as bytes whatever its Content-Type claims.
+        return _Primary(Body("bytes", raw, raw), raw)
+    if _classify_body(raw, content_type) == "json":
+        try:
+            parsed = codec.parse_json(raw)
+            value = compiled.normalizer.reshape(parsed, "primary")
+        except DecodeError as exc:
+            return Skipped("unsupported_content", f"primary: {exc}")
+        body = Body("json", raw, value, any(token in raw for token in _BOOL_TOKENS))
+        canonical = compiled.normalizer.normalize(value)
+        return _Primary(body, canonical)
+    mode = compiled.rules.non_json
+    if mode == "skip":
+        kind = codec.media_type(content_type) or "a body without Content-Type"
+        return Skipped(
+            "unsupported_content",
+            f"{kind} is not JSON; set non_json: text (or bytes) on the route to compare it",
+        )
+    if mode == "text":
+        text = codec.text_of(raw, content_type)
+        return _Primary(Body("text", raw, text), text)
+    return _Primary(Body("bytes", raw, raw), raw)
+
+
+def _compare_body(
+    compiled: CompiledRoute, primary: _Primary, primary_response: Response, other: Response
+) -> PairOutcome:
+    differences = _header_differences(compiled, primary_response, other)
+    try:
+        raw = _decode(other, compiled.max_body_bytes)
+    except BodyTooLargeError as exc:
+        return Skipped("too_large", f"candidate: {exc}")
+    except DecodeError as exc:
+        return CandidateFailed("error", f"the body cannot be decoded: {exc}")
+    body = primary.body
+    if raw == body.raw and compiled.raw_equal_is_enough:
+        return Different(tuple(differences)) if differences else Equal()
+    if body.kind == "json":
+        found = _compare_json(compiled, primary, raw, other)
+        if isinstance(found, CandidateFailed):
+            return found
+        differences.extend(found)
+    elif body.kind == "text":
+        text = codec.text_of(raw, other.header("content-type"))
+        if text != primary.canonical:
+            differences.append(Difference("$", "changed", primary.canonical, text))
+    elif raw != body.raw:
+        differences.append(Difference("$", "changed", _digest(body.raw), _digest(raw)))
+    return Different(tuple(differences)) if differences else Equal()
+
+
+def _compare_json(
+    compiled: CompiledRoute, primary: _Primary, raw: bytes, other: Response
+) -> list[Difference] | CandidateFailed:
+    content_type = other.header("content-type")
+    if _classify_body(raw, content_type) != "json" and not codec.looks_like_json(raw):
+        kind = codec.media_type(content_type) or "no Content-Type"
+        return [Difference("$", "type_changed", "JSON", f"{kind}: {_preview(raw)}")]
+    try:
+        parsed = codec.parse_json(raw)
+    except DecodeError as exc:
+        return [Difference("$", "type_changed", "JSON", f"invalid JSON: {exc}")]
+    try:
+        value = compiled.normalizer.reshape(parsed, "candidate")
+    except DecodeError as exc:
+        return CandidateFailed("error", str(exc))
+    canonical = compiled.normalizer.normalize(value)
+    check_bools = primary.body.has_bools or any(token in raw for token in _BOOL_TOKENS)
+    if same(primary.canonical, canonical, check_bools=check_bools):
+        return []
+    return compiled.explainer.explain(primary.canonical, canonical)
+
+
+def _header_differences(
+    compiled: CompiledRoute, primary: Response, other: Response
+) -> list[Difference]:
+    differences = []
+    for name in compiled.headers:
+        left = [_header_canonical(name, v) for v in header_values(primary.headers, name)]
+        right = [_header_canonical(name, v) for v in header_values(other.headers, name)]
+        if left == right:
+            continue
+        path = f"headers.{name}"
+        if not left:
+            differences.append(Difference(path, "added", None, ", ".join(right)))
+        elif not right:
+            differences.append(Difference(path, "removed", ", ".join(left), None))
+        else:
+            differences.append(Difference(path, "changed", ", ".join(left), ", ".join(right)))
+    return differences
+
+
+def _header_canonical(name: str, value: str) -> str:
+    value = value.strip()
+    if name == "content-type":
+        # `application/json; charset=UTF-8` and `application/json;charset=utf-8` say the same.
+        return ";".join(part.strip().lower() for part in value.split(";") if part.strip())
+    return value
+
+
+def _digest(raw: bytes) -> str:
+    return f"sha256:{hashlib.sha256(raw).hexdigest()[:16]} ({len(raw)} bytes)"
+
+
+def _preview(raw: bytes, size: int = 200) -> str:
+    text = raw[:size].decode("utf-8", errors="replace")
+    return text + ("…" if len(raw) > size else "")

@@ -1,0 +1,322 @@
+"""Redaction: personal data becomes a keyed hash before anything is stored or reported.
+
+A value is personal when its field name says so (name, email, phone, iban, address, birth date,
+national id, card number... plus the configured keys and paths) or when it looks so: an e-mail
+address, an IBAN whose mod-97 checksum holds, a card number that passes Luhn, a phone number.
+Sensitive headers (Authorization, Cookie, Set-Cookie, API keys, session tokens) are always
+personal. Each personal value becomes `pii:` and 16 hex digits of HMAC-SHA256 under the configured
+secret: the same value gives the same token on both sides, so "equal on both sides" and "changed"
+stay visible while the value never is. Personal strings found in one document are also replaced
+wherever else they occur in it (a debtor's name quoted in a free-text note). Called by
+`verifier.Verifier` on every exchange, and by any adapter before it writes bodies or headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Final
+from urllib.parse import quote, unquote
+
+from shadow import jsonpath
+from shadow.diff import Difference
+from shadow.exchange import Different, Exchange, NoiseOnly
+from shadow.jsonpath import PatternSegment
+from shadow.message import Headers
+from shadow.rules import Redaction
+
+TOKEN: Final = re.compile(r"pii:[0-9a-f]{16}")
+
+# Field names are compared lower-cased with '_', '-' and spaces removed.
+_EXACT_KEYS: Final = frozenset(
+    {
+        "tel", "telephone", "pan", "dob", "ssn", "city", "bic", "swift", "cvv", "cvc", "pin",
+        "salutation", "title", "iban", "bban", "zip", "mail",
+    }
+)  # fmt: skip
+_SUFFIX_KEYS: Final = (
+    "name", "email", "emailaddress", "phone", "phonenumber", "mobile", "fax", "address",
+    "street", "housenumber", "postcode", "postalcode", "zipcode", "iban", "bban",
+    "accountnumber", "birthdate", "dateofbirth", "birthday", "birthplace", "nationalid",
+    "nationalidentifier", "ssn", "socialsecuritynumber", "taxid", "taxnumber", "passport",
+    "passportnumber", "idnumber", "idcard", "cardnumber", "creditcard", "password", "secret",
+)  # fmt: skip
+_SENSITIVE_HEADERS: Final = frozenset(
+    {
+        "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
+        "apikey", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-session-id",
+    }
+)  # fmt: skip
+_SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key", "apikey")
+
+_EMAIL: Final = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_IBAN: Final = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+_CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+_PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
+_DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
+_PROPAGATE_MIN: Final = 3
+
+
+def _normal_key(key: str) -> str:
+    return re.sub(r"[\s_\-]", "", key).lower()
+
+
+def iban_valid(text: str) -> bool:
+    """Whether a string is an IBAN by its ISO 13616 mod-97 checksum (spaces allowed)."""
+    compact = text.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34 or not compact.isalnum():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    digits = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(digits) % 97 == 1
+
+
+def luhn_valid(text: str) -> bool:
+    """Whether a digit string (spaces and dashes allowed) passes the Luhn check."""
+    digits = [int(ch) for ch in text if ch.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        if position % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def _phone_valid(text: str) -> bool:
+    digits = sum(ch.isdigit() for ch in text)
+    return 7 <= digits <= 15 and not _DATE_LIKE.match(text)
+
+
+class Redactor:
+    """Replaces personal data with keyed hashes, deterministically under one secret."""
+
+    def __init__(self, config: Redaction) -> None:
+        self._key = config.secret.get_secret_value().encode()
+        self._keys = frozenset(_normal_key(key) for key in config.keys)
+        self._paths: tuple[tuple[PatternSegment, ...], ...] = tuple(
+            jsonpath.parse(path) for path in config.paths
+        )
+        self._headers = _SENSITIVE_HEADERS | set(config.headers)
+        detectors = [
+            ("iban", _IBAN, iban_valid),
+            ("card", _CARD, luhn_valid),
+            ("email", _EMAIL, None),
+            ("phone", _PHONE, _phone_valid),
+        ]
+        self._detectors = [(p, check) for name, p, check in detectors if name in config.detect]
+
+    # -- classification -------------------------------------------------------------------------
+
+    def token(self, value: Any) -> str:
+        """The token of a value: `pii:` + 16 hex digits, equal for equal values of one type."""
+        if isinstance(value, bool) or value is None:
+            text = f"j:{value}"
+        elif isinstance(value, int | float | Decimal):
+            text = f"n:{Decimal(repr(value) if isinstance(value, float) else value).normalize()}"
+        else:
+            text = f"s:{value}"
+        digest = hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return "pii:" + digest.hexdigest()[:16]
+
+    def is_personal_key(self, key: str) -> bool:
+        """Whether a field name holds personal data (built-in names and configured keys)."""
+        normal = _normal_key(key)
+        return normal in self._keys or normal in _EXACT_KEYS or normal.endswith(_SUFFIX_KEYS)
+
+    def is_sensitive_header(self, name: str) -> bool:
+        lower = name.lower()
+        return lower in self._headers or any(part in lower for part in _SENSITIVE_HEADER_PARTS)
+
+    def is_personal_path(self, segments: Iterable[Any]) -> bool:
+        """Whether a concrete path passes through a personal field or a configured path."""
+        path = tuple(segments)
+        if any(isinstance(segment, str) and self.is_personal_key(segment) for segment in path):
+            return True
+        return any(jsonpath.matches(pattern, path) for pattern in self._paths)
+
+    def personal_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where a string holds e-mail addresses, IBANs, card numbers or phone numbers."""
+        spans: list[tuple[int, int]] = []
+        for pattern, check in self._detectors:
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if any(start < e and s < end for s, e in spans):
+                    continue
+                if check is None or check(match.group(0)):
+                    spans.append((start, end))
+        spans.sort()
+        return spans
+
+    def personal_strings(self, document: Any) -> set[str]:
+        """Every string the redactor treats as personal in a document (keys, paths, patterns)."""
+        found: set[str] = set()
+        self._collect(document, (), found, personal=False)
+        return found
+
+    def _collect(
+        self, node: Any, path: tuple[Any, ...], found: set[str], *, personal: bool
+    ) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                child = (*path, key)
+                inside = personal or self.is_personal_key(str(key)) or self._on_path(child)
+                if isinstance(key, str):
+                    found.update(key[s:e] for s, e in self.personal_spans(key))
+                self._collect(value, child, found, personal=inside)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                child = (*path, index)
+                self._collect(value, child, found, personal=personal or self._on_path(child))
+        elif personal and node is not None and not isinstance(node, bool):
+            found.add(str(node))
+        elif isinstance(node, str):
+            found.update(node[s:e] for s, e in self.personal_spans(node))
+
+    def _on_path(self, path: tuple[Any, ...]) -> bool:
+        return bool(self._paths) and any(jsonpath.matches(p, path) for p in self._paths)
+
+    # -- redaction ------------------------------------------------------------------------------
+
+    def redact_text(self, text: str, known: Iterable[str] = ()) -> str:
+        """A string with every personal part (patterns, and `known` strings) replaced by tokens."""
+        spans = self.personal_spans(text)
+        if spans:
+            parts = []
+            position = 0
+            for start, end in spans:
+                parts.append(text[position:start])
+                parts.append(self.token(text[start:end]))
+                position = end
+            parts.append(text[position:])
+            text = "".join(parts)
+        for value in sorted(known, key=len, reverse=True):
+            if len(value) >= _PROPAGATE_MIN and value in text:
+                text = _replace_outside_tokens(text, value, self.token(value))
+        return text
+
+    def redact_json(self, document: Any) -> Any:
+        """A redacted copy of a JSON value: personal fields tokenised, patterns replaced in text."""
+        known = self.personal_strings(document)
+        return self._redact(document, (), known, personal=False)
+
+    def _redact(self, node: Any, path: tuple[Any, ...], known: set[str], *, personal: bool) -> Any:
+        if isinstance(node, dict):
+            result = {}
+            for key, value in node.items():
+                child = (*path, key)
+                inside = personal or self.is_personal_key(str(key)) or self._on_path(child)
+                # Keys can be personal too: a map keyed by e-mail address.
+                name = self.redact_text(key, known) if isinstance(key, str) else key
+                result[name] = self._redact(value, child, known, personal=inside)
+            return result
+        if isinstance(node, list):
+            return [
+                self._redact(
+                    value, (*path, i), known, personal=personal or self._on_path((*path, i))
+                )
+                for i, value in enumerate(node)
+            ]
+        if personal and node is not None and not isinstance(node, bool):
+            return self.token(node)
+        if isinstance(node, str):
+            return self.redact_text(node, known)
+        return node
+
+    def redact_headers(self, headers: Headers) -> Headers:
+        """Headers with sensitive values tokenised and the rest scanned for personal patterns."""
+        return tuple(
+            (name, self.token(value) if self.is_sensitive_header(name) else self.redact_text(value))
+            for name, value in headers
+        )
+
+    def redact_target(self, target: str) -> str:
+        """A request path and query with personal segments and parameter values replaced."""
+        path, _, query = target.partition("?")
+        segments = [
+            quote(self.redact_text(unquote(segment)), safe=":@!$&'()*+,;=")
+            for segment in path.split("/")
+        ]
+        redacted = "/".join(segments)
+        if not query:
+            return redacted
+        pairs = []
+        for item in query.split("&"):
+            name, eq, value = item.partition("=")
+            plain_name, plain_value = (
+                unquote(name.replace("+", " ")),
+                unquote(value.replace("+", " ")),
+            )
+            if self.is_personal_key(plain_name):
+                plain_value = self.token(plain_value)
+            else:
+                plain_value = self.redact_text(plain_value)
+            name_part = quote(plain_name, safe="")
+            pairs.append(f"{name_part}={quote(plain_value, safe=':')}" if eq else name_part)
+        return redacted + "?" + "&".join(pairs)
+
+    def redact_difference(self, difference: Difference) -> Difference:
+        """A difference with both values redacted alike (so equal values keep equal tokens)."""
+        path = difference.path
+        if path.startswith("headers."):
+            if self.is_sensitive_header(path.removeprefix("headers.")):
+                return replace(
+                    difference,
+                    primary=_maybe(self.token, difference.primary),
+                    candidate=_maybe(self.token, difference.candidate),
+                )
+            personal = False
+        else:
+            personal = path.startswith("$") and self.is_personal_path(jsonpath.split(path))
+        known = self.personal_strings(difference.primary) | self.personal_strings(
+            difference.candidate
+        )
+        segments = tuple(jsonpath.split(path)) if path.startswith("$") else ()
+        return replace(
+            difference,
+            primary=self._redact(difference.primary, segments, known, personal=personal),
+            candidate=self._redact(difference.candidate, segments, known, personal=personal),
+        )
+
+    def redact_exchange(self, exchange: Exchange) -> Exchange:
+        """An exchange ready to store: target and every difference redacted."""
+        outcome = exchange.outcome
+        if isinstance(outcome, Different):
+            outcome = replace(
+                outcome,
+                differences=tuple(self.redact_difference(d) for d in outcome.differences),
+                noise=tuple(self.redact_difference(d) for d in outcome.noise),
+            )
+        elif isinstance(outcome, NoiseOnly):
+            outcome = replace(
+                outcome, noise=tuple(self.redact_difference(d) for d in outcome.noise)
+            )
+        return replace(
+            exchange,
+            target=self.redact_target(exchange.target),
+            tenant=exchange.tenant,
+            outcome=outcome,
+        )
+
+
+def _maybe(function: Any, value: Any) -> Any:
+    return None if value is None else function(value)
+
+
+def _replace_outside_tokens(text: str, value: str, token: str) -> str:
+    # Tokens already in the text are hex; a short personal string must not be found inside one.
+    pieces = []
+    position = 0
+    for match in TOKEN.finditer(text):
+        pieces.append(text[position : match.start()].replace(value, token))
+        pieces.append(match.group(0))
+        position = match.end()
+    pieces.append(text[position:].replace(value, token))
+    return "".join(pieces)

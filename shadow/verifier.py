@@ -1,0 +1,197 @@
+"""The comparison core in one object: plan a mirrored request, then settle its exchange.
+
+`Verifier.plan` decides, for one live request, which route it falls under, whether it is safe,
+whose tenant it is, whether it is sampled, and what the candidate (and, for safe requests, the
+secondary) will be asked; or why it will not be mirrored. `Verifier.settle` takes the answers and
+returns the finished, redacted `Exchange`, updating the noise counts on the way. Neither does any
+I/O: the proxy addon, replay and the scenario suites call them around their own HTTP work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from shadow.classify import Classification, TenantLookup, classify, read_graphql, tenant_of
+from shadow.compare import Comparator
+from shadow.diff import Difference
+from shadow.errors import RuleError, TranslationError
+from shadow.exchange import (
+    Different,
+    Exchange,
+    NoiseOnly,
+    Outcome,
+    Skipped,
+    Statuses,
+    Timings,
+)
+from shadow.message import CandidateFailure, Request, Response
+from shadow.noise import NoiseTracker
+from shadow.redact import Redactor
+from shadow.routes import Router
+from shadow.rules import ComparisonConfig
+
+
+def _no_test_tenants(tenant: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do with one live request. `skip` set: do not mirror it (and record why)."""
+
+    route: str
+    request: Request
+    classification: Classification
+    tenant: TenantLookup
+    candidate: Request | None = None
+    secondary: bool = False
+    skip: Skipped | None = None
+
+    @property
+    def mirror(self) -> bool:
+        return self.skip is None
+
+
+_UNREDACTED: Final = (
+    "shadow.redaction is not configured, so differences would be stored with raw personal "
+    "data. Set shadow.redaction.secret (any random string of 16+ characters), or pass "
+    "allow_unredacted=True where nothing is stored (local experiments, the harness's own tests)."
+)
+
+
+class Verifier:
+    """Plans and settles exchanges under one `ComparisonConfig`."""
+
+    def __init__(
+        self,
+        config: ComparisonConfig,
+        *,
+        noise: NoiseTracker | None = None,
+        allow_unredacted: bool = False,
+    ) -> None:
+        if config.redaction is None and not allow_unredacted:
+            raise RuleError(_UNREDACTED)
+        self.config = config
+        self.router = Router(config)
+        self.comparator = Comparator(config)
+        self.noise = noise if noise is not None else NoiseTracker(config.noise)
+        self.redactor = Redactor(config.redaction) if config.redaction is not None else None
+
+    def plan(
+        self,
+        request: Request,
+        *,
+        is_test_tenant: Callable[[str], bool] = _no_test_tenants,
+        draw: float | None = None,
+    ) -> Plan:
+        """Decide what to do with a live request.
+
+        `is_test_tenant` answers from the tenant registry; `draw` is a number in [0, 1) from the
+        caller's random source, compared with the route's sample_rate (None: always sampled).
+        """
+        graphql = read_graphql(request) if self.router.is_graphql(request) else None
+        match = self.router.match(request, graphql)
+        classification = classify(request, graphql=graphql, read_only=match.rules.read_only)
+        tenant = tenant_of(request, self.config.tenant_scope, match.params)
+
+        def skipped(skip: Skipped) -> Plan:
+            return Plan(match.name, request, classification, tenant, skip=skip)
+
+        if not classification.safe:
+            if tenant.tenant is None:
+                return skipped(Skipped("unsafe", f"{classification.reason}; {tenant.reason}"))
+            if not is_test_tenant(tenant.tenant):
+                return skipped(
+                    Skipped(
+                        "unsafe",
+                        f"{classification.reason}; tenant {tenant.tenant!r} is not a registered "
+                        "test tenant",
+                    )
+                )
+        if draw is not None and draw >= match.rules.sample_rate:
+            return skipped(Skipped("sampled_out", f"sample_rate {match.rules.sample_rate}"))
+        try:
+            candidate = self.router.translate(match, request)
+        except TranslationError as exc:
+            return skipped(Skipped("untranslatable", str(exc)))
+        return Plan(
+            match.name,
+            request,
+            classification,
+            tenant,
+            candidate=candidate,
+            # Asking the primary twice is harmless only for requests that change nothing.
+            secondary=classification.safe,
+        )
+
+    def settle(
+        self,
+        plan: Plan,
+        primary: Response | None,
+        candidate: Response | CandidateFailure | None = None,
+        secondary: Response | CandidateFailure | None = None,
+        *,
+        timings: Timings | None = None,
+        at: datetime | None = None,
+        id: str | None = None,
+    ) -> Exchange:
+        """The finished exchange: compared, split into real differences and noise, redacted."""
+        outcome = self._outcome(plan, primary, candidate, secondary)
+        exchange = Exchange(
+            route=plan.route,
+            method=plan.request.method,
+            target=plan.request.target,
+            safety=plan.classification.safety,
+            safety_reason=plan.classification.reason,
+            outcome=outcome,
+            tenant=plan.tenant.tenant,
+            statuses=Statuses(
+                primary=primary.status if primary is not None else None,
+                candidate=candidate.status if isinstance(candidate, Response) else None,
+                secondary=secondary.status if isinstance(secondary, Response) else None,
+            ),
+            timings=timings or Timings(),
+            at=at,
+            id=id,
+        )
+        if self.redactor is not None:
+            exchange = self.redactor.redact_exchange(exchange)
+        return exchange
+
+    def _outcome(
+        self,
+        plan: Plan,
+        primary: Response | None,
+        candidate: Response | CandidateFailure | None,
+        secondary: Response | CandidateFailure | None,
+    ) -> Outcome:
+        if plan.skip is not None:
+            return plan.skip
+        if primary is None or candidate is None:
+            raise ValueError("settle() needs the primary's and the candidate's answers")
+        answers: list[Response | CandidateFailure] = [candidate]
+        if isinstance(secondary, Response):
+            answers.append(secondary)
+        outcomes = self.comparator.compare_many(plan.route, primary, answers)
+        against_secondary: tuple[Difference, ...] = ()
+        if len(outcomes) == 2:
+            second = outcomes[1]
+            if isinstance(second, Different):
+                against_secondary = second.differences
+                self.noise.observe_secondary(plan.route, second.differences)
+            elif second.kind == "equal":
+                self.noise.observe_secondary(plan.route, ())
+        first = outcomes[0]
+        if first.kind == "equal":
+            self.noise.observe_candidate(plan.route, ())
+            return first
+        if not isinstance(first, Different):
+            return first
+        self.noise.observe_candidate(plan.route, first.differences)
+        real, noise = self.noise.split(plan.route, first.differences, against_secondary)
+        if not real:
+            return NoiseOnly(noise)
+        return Different(real, noise)
