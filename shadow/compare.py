@@ -27,16 +27,6 @@ PairOutcome = Equal | Different | Skipped | CandidateFailed
 _BOOL_TOKENS: Final = (b"true", b"false")
 
 
-@dataclass(slots=True)
-class Body:
-    """A decoded body, parsed as far as the route's rules allow."""
-
-    kind: Literal["json", "text", "bytes"]
-    raw: bytes
-    value: Any
-    has_bools: bool = True
-
-
 class CompiledRoute:
     """A route's rules, compiled: normaliser and explainer."""
 
@@ -106,7 +96,7 @@ class Comparator:
                 )
                 continue
             if prepared is None:
-                prepared = _prepare_primary(compiled, primary)
+                prepared = _open_primary(compiled, primary)
             if isinstance(prepared, Skipped):
                 outcomes.append(prepared)
                 continue
@@ -114,10 +104,18 @@ class Comparator:
         return outcomes
 
 
+_UNSET: Final = object()
+
+
 @dataclass(slots=True)
 class _Primary:
-    body: Body
-    canonical: Any
+    """The primary's decoded body; parsed and normalised only once a comparison needs it."""
+
+    kind: Literal["json", "text", "bytes"]
+    raw: bytes
+    content_type: str | None
+    has_bools: bool = True
+    canonical: Any = _UNSET
 
 
 def _decode(response: Response, limit: int) -> bytes:
@@ -132,7 +130,7 @@ def _classify_body(raw: bytes, content_type: str | None) -> Literal["json", "oth
     return "other"
 
 
-def _prepare_primary(compiled: CompiledRoute, primary: Response) -> _Primary | Skipped:
+def _open_primary(compiled: CompiledRoute, primary: Response) -> _Primary | Skipped:
     try:
         raw = _decode(primary, compiled.max_body_bytes)
     except BodyTooLargeError as exc:
@@ -142,16 +140,9 @@ def _prepare_primary(compiled: CompiledRoute, primary: Response) -> _Primary | S
     content_type = primary.header("content-type")
     if not raw.strip():
         # An empty body (204, HEAD) is compared as bytes whatever its Content-Type claims.
-        return _Primary(Body("bytes", raw, raw), raw)
+        return _Primary("bytes", raw, content_type, canonical=raw)
     if _classify_body(raw, content_type) == "json":
-        try:
-            parsed = codec.parse_json(raw)
-            value = compiled.normalizer.reshape(parsed, "primary")
-        except DecodeError as exc:
-            return Skipped("unsupported_content", f"primary: {exc}")
-        body = Body("json", raw, value, any(token in raw for token in _BOOL_TOKENS))
-        canonical = compiled.normalizer.normalize(value)
-        return _Primary(body, canonical)
+        return _Primary("json", raw, content_type, any(t in raw for t in _BOOL_TOKENS))
     mode = compiled.rules.non_json
     if mode == "skip":
         kind = codec.media_type(content_type) or "a body without Content-Type"
@@ -160,9 +151,21 @@ def _prepare_primary(compiled: CompiledRoute, primary: Response) -> _Primary | S
             f"{kind} is not JSON; set non_json: text (or bytes) on the route to compare it",
         )
     if mode == "text":
-        text = codec.text_of(raw, content_type)
-        return _Primary(Body("text", raw, text), text)
-    return _Primary(Body("bytes", raw, raw), raw)
+        return _Primary("text", raw, content_type, canonical=codec.text_of(raw, content_type))
+    return _Primary("bytes", raw, content_type, canonical=raw)
+
+
+def _primary_canonical(compiled: CompiledRoute, primary: _Primary) -> Any:
+    """The primary's canonical JSON (computed once), or `Skipped` when it cannot be read."""
+    if primary.canonical is _UNSET:
+        try:
+            parsed = codec.parse_json(primary.raw)
+            value = compiled.normalizer.reshape(parsed, "primary")
+        except DecodeError as exc:
+            primary.canonical = Skipped("unsupported_content", f"primary: {exc}")
+        else:
+            primary.canonical = compiled.normalizer.normalize(value)
+    return primary.canonical
 
 
 def _compare_body(
@@ -175,25 +178,27 @@ def _compare_body(
         return Skipped("too_large", f"candidate: {exc}")
     except DecodeError as exc:
         return CandidateFailed("error", f"the body cannot be decoded: {exc}")
-    body = primary.body
-    if raw == body.raw and compiled.raw_equal_is_enough:
+    if raw == primary.raw and compiled.raw_equal_is_enough:
         return Different(tuple(differences)) if differences else Equal()
-    if body.kind == "json":
-        found = _compare_json(compiled, primary, raw, other)
+    if primary.kind == "json":
+        canonical = _primary_canonical(compiled, primary)
+        if isinstance(canonical, Skipped):
+            return canonical
+        found = _compare_json(compiled, primary, canonical, raw, other)
         if isinstance(found, CandidateFailed):
             return found
         differences.extend(found)
-    elif body.kind == "text":
+    elif primary.kind == "text":
         text = codec.text_of(raw, other.header("content-type"))
         if text != primary.canonical:
             differences.append(Difference("$", "changed", primary.canonical, text))
-    elif raw != body.raw:
-        differences.append(Difference("$", "changed", _digest(body.raw), _digest(raw)))
+    elif raw != primary.raw:
+        differences.append(Difference("$", "changed", _digest(primary.raw), _digest(raw)))
     return Different(tuple(differences)) if differences else Equal()
 
 
 def _compare_json(
-    compiled: CompiledRoute, primary: _Primary, raw: bytes, other: Response
+    compiled: CompiledRoute, primary: _Primary, expected: Any, raw: bytes, other: Response
 ) -> list[Difference] | CandidateFailed:
     content_type = other.header("content-type")
     if _classify_body(raw, content_type) != "json" and not codec.looks_like_json(raw):
@@ -208,10 +213,10 @@ def _compare_json(
     except DecodeError as exc:
         return CandidateFailed("error", str(exc))
     canonical = compiled.normalizer.normalize(value)
-    check_bools = primary.body.has_bools or any(token in raw for token in _BOOL_TOKENS)
-    if same(primary.canonical, canonical, check_bools=check_bools):
+    check_bools = primary.has_bools or any(token in raw for token in _BOOL_TOKENS)
+    if same(expected, canonical, check_bools=check_bools):
         return []
-    return compiled.explainer.explain(primary.canonical, canonical)
+    return compiled.explainer.explain(expected, canonical)
 
 
 def _header_differences(

@@ -2,13 +2,15 @@
 
 `same` is the fast path: Python's `==` (in C) plus a check that `true` never matched `1`, since
 Python treats them as equal and a PHP monolith that answers `1` where the service answers `true`
-is exactly the kind of difference we must see. `explain` runs only when `same` says no: it walks
-both values, pruning every subtree that is equal, and collects the differing frontier. A pair of
-scalars is classified directly; containers whose shapes differ (arrays of different lengths, an
-object against an array) go, all together, to one DeepDiff call, which aligns arrays and reports
-additions and removals. DeepDiff never sees the equal bulk of a document, which is what makes
-explaining a difference cheap, and `max_diffs` is never used (it can report a false "no
-difference"). Called by `compare.Comparator`.
+is exactly the kind of difference we must see. `explain` runs only when `same` says no. It walks
+both values and prunes every equal subtree with `same`, so the work is proportional to what
+differs, not to the document. Two scalars are classified where they meet (changed, or
+type_changed); a field present on one side only is added or removed. Arrays of different lengths
+keep their equal ends; what is left in the middle is aligned by DeepDiff (one call for all such
+arrays of an exchange), which reports insertions, removals and changes inside it. DeepDiff on a
+whole 2 KB document costs milliseconds even when nothing differs, which is why it never sees the
+equal bulk; `max_diffs` is never used (it can report "no difference" for documents that differ).
+Called by `compare.Comparator`.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class Explainer:
     def explain(self, primary: Any, candidate: Any) -> list[Difference]:
         """Every difference between two canonical values (empty when they are equivalent)."""
         found: list[tuple[tuple[Segment, ...], str, Any, Any]] = []
-        deep: list[tuple[tuple[Segment, ...], Any, Any]] = []
+        deep: list[tuple[tuple[Any, ...], Any, Any]] = []
         self._walk((), primary, candidate, found, deep)
         if deep:
             found.extend(_deepdiff(deep))
@@ -131,7 +133,7 @@ class Explainer:
         a: Any,
         b: Any,
         found: list[tuple[tuple[Segment, ...], str, Any, Any]],
-        deep: list[tuple[tuple[Segment, ...], Any, Any]],
+        deep: list[tuple[tuple[Any, ...], Any, Any]],
     ) -> None:
         ta, tb = type(a), type(b)
         if ta is list and tb is list and self.keyed:
@@ -157,7 +159,7 @@ class Explainer:
                     if not same(u, v):
                         self._walk((*path, index), u, v, found, deep)
             else:
-                deep.append((path, a, b))
+                self._walk_resized(path, a, b, found, deep)
             return
         if ta in _CONTAINERS or tb in _CONTAINERS:
             found.append((path, "type_changed", a, b))
@@ -168,6 +170,32 @@ class Explainer:
             found.append((path, "changed", a, b))
         else:
             found.append((path, "type_changed", a, b))
+
+    def _walk_resized(
+        self,
+        path: tuple[Segment, ...],
+        a: list[Any],
+        b: list[Any],
+        found: list[tuple[tuple[Segment, ...], str, Any, Any]],
+        deep: list[tuple[tuple[Any, ...], Any, Any]],
+    ) -> None:
+        """Arrays of different lengths: equal ends are set aside, the middle is aligned."""
+        start = 0
+        limit = min(len(a), len(b))
+        while start < limit and same(a[start], b[start]):
+            start += 1
+        end_a, end_b = len(a), len(b)
+        while end_a > start and end_b > start and same(a[end_a - 1], b[end_b - 1]):
+            end_a -= 1
+            end_b -= 1
+        if start == end_a:  # only insertions
+            for index in range(start, end_b):
+                found.append(((*path, index), "added", None, b[index]))
+        elif start == end_b:  # only removals
+            for index in range(start, end_a):
+                found.append(((*path, index), "removed", a[index], None))
+        else:
+            deep.append(((*path, _Offset(start)), a[start:end_a], b[start:end_b]))
 
     def _key_field(self, path: tuple[Segment, ...]) -> str | None:
         for pattern, field in self.keyed:
@@ -203,6 +231,23 @@ def _by_key(items: list[Any], field: str) -> dict[Any, Any]:
     return keyed
 
 
+@dataclass(frozen=True, slots=True)
+class _Offset:
+    """Marks a slice of an array handed to DeepDiff: its indices start at `start`."""
+
+    start: int
+
+
+def _join(prefix: tuple[Segment | _Offset, ...], rest: list[Any]) -> tuple[Segment, ...]:
+    if prefix and isinstance(prefix[-1], _Offset):
+        offset = prefix[-1].start
+        head: tuple[Any, ...] = prefix[:-1]
+        if rest:
+            return (*head, rest[0] + offset, *rest[1:])
+        return head
+    return (*prefix, *rest)
+
+
 _REPORTS: Final = {
     "values_changed": "changed",
     "type_changes": "type_changed",
@@ -214,10 +259,10 @@ _REPORTS: Final = {
 
 
 def _deepdiff(
-    pairs: Iterable[tuple[tuple[Segment, ...], Any, Any]],
+    pairs: Iterable[tuple[tuple[Any, ...], Any, Any]],
 ) -> list[tuple[tuple[Segment, ...], str, Any, Any]]:
     """Explain shape differences of several subtrees with a single DeepDiff call."""
-    prefixes: list[tuple[Segment, ...]] = []
+    prefixes: list[tuple[Any, ...]] = []
     left: dict[int, Any] = {}
     right: dict[int, Any] = {}
     for number, (path, a, b) in enumerate(pairs):
@@ -233,7 +278,7 @@ def _deepdiff(
             raise AssertionError(f"unexpected DeepDiff report {report!r}")
         for level in levels:
             number, *rest = level.path(output_format="list")
-            path = (*prefixes[number], *rest)
+            path = _join(prefixes[number], rest)
             a = None if kind == "added" else level.t1
             b = None if kind == "removed" else level.t2
             numbers = isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS)

@@ -10,7 +10,7 @@ beyond parsing. Normalisation is idempotent. Called by `compare.Comparator`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -204,7 +204,7 @@ class Normalizer:
             for container, key in _places(box, unordered.pattern):
                 items = container[key]
                 if isinstance(items, list):
-                    container[key] = sorted(items, key=_sort_key(unordered.key))
+                    container[key] = _sorted(items, unordered.key)
         return box[0]
 
 
@@ -223,16 +223,25 @@ def _rename(node: Any, old: Any, new: str) -> None:
         node.update(items)
 
 
-def _sort_key(field: str | None) -> Any:
+def _sorted(items: list[Any], field: str | None) -> list[Any]:
     if field is None:
-        return order_key
+        return sorted(items, key=order_key)
+    if all(type(item) is dict and field in item for item in items):
+        keys = [order_key(item[field]) for item in items]
+        if len(set(keys)) == len(keys):
+            # Distinct keys (the usual case) order the array alone: whole elements are not ranked.
+            ranked = sorted(zip(keys, range(len(items)), strict=True), key=lambda pair: pair[0])
+            return [items[index] for _, index in ranked]
+    return sorted(items, key=_keyed(field))
 
-    def keyed(item: Any) -> tuple[Any, ...]:
+
+def _keyed(field: str) -> Callable[[Any], tuple[Any, ...]]:
+    def key(item: Any) -> tuple[Any, ...]:
         if isinstance(item, dict):
             return (0, order_key(item.get(field)), order_key(item))
         return (1, order_key(item))
 
-    return keyed
+    return key
 
 
 def _zone(rule: DateTimeRule) -> tzinfo:
