@@ -57,7 +57,7 @@ PatternSegment = str | int | _Wildcard | _Descend
 _IDENTIFIER = re.compile(r"[A-Za-z_$@][A-Za-z0-9_$@\-]*\Z")
 _TOKEN = re.compile(
     r"""
-      \.\.(?=[A-Za-z_$@*\[])                  # descent
+      \.\.(?=[A-Za-z_$@*\[]|\Z)               # descent
     | \.(?P<name>[A-Za-z_$@][A-Za-z0-9_$@\-]*)
     | \.\*
     | \[\*\]
@@ -68,6 +68,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
+_BARE = re.compile(r"[A-Za-z_$@][A-Za-z0-9_$@\-]*|\*")
+
 
 @lru_cache(maxsize=4096)
 def parse(pattern: str) -> tuple[PatternSegment, ...]:
@@ -77,6 +79,13 @@ def parse(pattern: str) -> tuple[PatternSegment, ...]:
     segments: list[PatternSegment] = []
     position = 1
     while position < len(pattern):
+        if segments and segments[-1] is DESCEND:
+            bare = _BARE.match(pattern, position)
+            if bare is not None:
+                name = bare.group(0)
+                segments.append(WILDCARD if name == "*" else name)
+                position = bare.end()
+                continue
         match = _TOKEN.match(pattern, position)
         if match is None:
             raise RuleError(

@@ -341,6 +341,15 @@ class RouteRules(Rule):
     ignore: tuple[JsonPath, ...] = Field(
         default=(), description="Paths never compared, e.g. $.meta.generated_at."
     )
+
+    @field_validator("ignore")
+    @classmethod
+    def _not_everything(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "$" in value:
+            raise ValueError(
+                "ignoring '$' would ignore the whole body; set non_json: skip or drop the route"
+            )
+        return value
     unordered: tuple[Annotated[UnorderedRule, BeforeValidator(_path_or_object)], ...] = Field(
         default=(), description="Arrays compared as sets; a plain path or {path, key}."
     )
