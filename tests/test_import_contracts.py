@@ -43,7 +43,7 @@ def mirror_tree(root: Path) -> None:
 
 
 def lint(root: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "500"}
     return subprocess.run(
         [LINT_IMPORTS, "--no-cache", "--no-logo", str(REPO / "pyproject.toml")],
         cwd=root,
