@@ -18,6 +18,7 @@ from rich.text import Text
 from cutover import demo as demo_module
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
+from cutover.load_cli import load_app
 from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
 from cutover.views import command_overview, config_summary
 
@@ -37,6 +38,7 @@ sandbox_app = typer.Typer(
     help="Run the bundled reference monolith and services.", no_args_is_help=True
 )
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(load_app, name="load")
 
 stdout = Console()
 stderr = Console(stderr=True)

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from load.settings import LoadSettings
+
 
 class Section(BaseModel):
     """Base for every section: unknown keys are errors and a loaded config never changes."""
@@ -129,10 +131,8 @@ class TenantsConfig(Section):
     lease_s: int = Field(default=600, ge=30, description="Lease of a run before sweep may reap it")
 
 
-class LoadConfig(Section):
-    """Load runs: the ceiling no run may exceed."""
-
-    max_rps: float = Field(default=500, gt=0, description="Rate cap for any load run")
+class LoadConfig(LoadSettings):
+    """Load runs: profiles, gates, the verdict policy and the rate caps (`load.settings`)."""
 
 
 class ReportsConfig(Section):

@@ -225,7 +225,13 @@ def _endpoint(
     problems += _sample_problems(name, relevant, primary, prim, candidate, cand, policy)
     prim_pool, cand_pool = _pooled(prim), _pooled(cand)
     checks: list[GateCheck] = []
-    if not problems:
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        checks = [
+            GateCheck(gate=str(g), outcome=Outcome.INVALID, reason=problems[0] + more)
+            for g in relevant
+        ]
+    else:
         for gate in relevant:
             if gate.relative:
                 checks.append(_relative(gate, primary, prim, candidate, cand, policy, rng))

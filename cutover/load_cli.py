@@ -1,0 +1,162 @@
+"""`cutover load run|compare`: load runs and the go/no-go verdict, wired from the configuration.
+
+A thin shell over `load.campaign` and `load.report`: it loads the config, passes the `load:`
+section, the target URLs and the output folders, prints progress and the verdict table, and exits
+with the verdict's code: 0 GO, 10 NO-GO, 11 INCONCLUSIVE, 12 INVALID (also when a run failed);
+2 for a bad configuration or a refused plan (unknown profile, rate above the cap, not a test
+tenant).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cutover.config import CutoverConfig
+from cutover.configfile import ConfigError, load_config
+from load.campaign import Outcome, Targets, compare, run_target
+from load.errors import PlanError, RunError
+from load.report import write
+from load.verdict import EXIT_CODES
+from load.verdict import Outcome as Verdict
+
+EXIT_BAD_CONFIG = 2
+STYLES = {"GO": "bold green", "NO-GO": "bold red", "INCONCLUSIVE": "bold yellow"}
+
+load_app = typer.Typer(
+    help="Load runs inside test tenants and the go/no-go verdict (exit 0 GO, 10 NO-GO, "
+    "11 INCONCLUSIVE, 12 INVALID).",
+    no_args_is_help=True,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
+ProfileOption = Annotated[
+    str, typer.Option("--profile", "-p", help="A profile under load.profiles.")
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Locust worker processes (master/worker mode); 0 runs one process."),
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Output folder (default: reports.out_dir/load/...).")
+]
+
+
+def _config(path: Path) -> CutoverConfig:
+    try:
+        return load_config(path, os.environ)
+    except ConfigError as exc:
+        stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), str(exc)))
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+def _folder(config: CutoverConfig, out: Path | None, what: str) -> Path:
+    if out is not None:
+        return out
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return config.reports.out_dir / "load" / f"{what}-{stamp}"
+
+
+def _finish(config: CutoverConfig, outcome: Outcome, title: str) -> None:
+    verdict = outcome.verdict
+    paths = write(
+        verdict,
+        outcome.out,
+        title,
+        outcome.primary,
+        outcome.candidate,
+        allure_dir=config.reports.allure_results,
+    )
+    table = Table(title=f"load verdict: {title}")
+    for column in ("endpoint", "verdict", "gate", "primary", "candidate", "ratio [bounds]"):
+        table.add_column(column)
+    for endpoint in verdict.endpoints:
+        for check in endpoint.checks:
+            ratio = check.ratio
+            table.add_row(
+                endpoint.endpoint,
+                Text(str(check.outcome), style=STYLES.get(check.outcome, "bold magenta")),
+                check.gate,
+                "" if check.primary is None else f"{check.primary:.3f}",
+                "" if check.candidate is None else f"{check.candidate:.3f}",
+                f"{ratio.estimate:.3f} [{ratio.lower:.3f}, {ratio.upper:.3f}]" if ratio else "",
+            )
+    stdout.print(table)
+    for problem in verdict.problems:
+        stdout.print(Text(f"- {problem}"), highlight=False)
+    stdout.print(Text(verdict.headline(), style=STYLES.get(verdict.outcome, "bold magenta")))
+    for kind, path in paths.items():
+        stdout.print(f"{kind}: {path}", highlight=False)
+    raise typer.Exit(verdict.exit_code)
+
+
+def _guarded(action: str) -> typer.Exit:
+    return typer.Exit(EXIT_BAD_CONFIG if action == "plan" else EXIT_CODES[Verdict.INVALID])
+
+
+def _progress(line: str) -> None:
+    stdout.print(line, highlight=False)
+
+
+@load_app.command("run")
+def run_command(
+    target: Annotated[
+        Literal["primary", "candidate"], typer.Option(help="Which arm to put the load on.")
+    ],
+    profile: ProfileOption,
+    config: ConfigOption = Path("cutover.yaml"),
+    workers: WorkersOption = None,
+    out: OutOption = None,
+) -> None:
+    """One load run against one target, judged on the absolute gates."""
+    loaded = _config(config)
+    targets = Targets(loaded.targets.primary.url, loaded.targets.candidate.url)
+    folder = _folder(loaded, out, f"{profile}-{target}")
+    try:
+        outcome = run_target(
+            loaded.load, profile, targets, target, folder, workers=workers, progress=_progress
+        )
+    except PlanError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise _guarded("plan") from None
+    except RunError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise _guarded("run") from None
+    _finish(loaded, outcome, f"{profile} on the {target}")
+
+
+@load_app.command("compare")
+def compare_command(
+    profile: ProfileOption,
+    config: ConfigOption = Path("cutover.yaml"),
+    pairs: Annotated[
+        int | None, typer.Option(min=1, help="Pairs of runs (default: the profile's).")
+    ] = None,
+    workers: WorkersOption = None,
+    out: OutOption = None,
+) -> None:
+    """Interleaved primary and candidate runs (A B B A ...) and the go/no-go verdict."""
+    loaded = _config(config)
+    targets = Targets(loaded.targets.primary.url, loaded.targets.candidate.url)
+    folder = _folder(loaded, out, f"{profile}-compare")
+    try:
+        outcome = compare(
+            loaded.load, profile, targets, folder, pairs=pairs, workers=workers,
+            progress=_progress,
+        )  # fmt: skip
+    except PlanError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise _guarded("plan") from None
+    except RunError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise _guarded("run") from None
+    _finish(loaded, outcome, f"{profile}: candidate vs primary")

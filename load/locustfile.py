@@ -1,0 +1,339 @@
+"""The CRM's traffic as Locust users, and the recorder of every request's timing.
+
+Run only by Locust in its own process (`locust -f load/locustfile.py --cutover-plan JSON ...`,
+started by `load.launcher`): Locust's gevent monkey-patching must never reach the orchestrator,
+the shadow proxy or pytest, so nothing in the harness imports this module.
+
+Personas (weights from the plan, so the mix is the profile's): `AgentUser` looks debtors up and
+pages the tenant's debtor list; `PaymentsUser` posts payments; `DashboardUser` loads the dashboard
+(a GraphQL query on the new side, the client page on the monolith); `DumpUser` starts the Dump
+Account job and polls it. Each task sends exactly one request, named by its route template, and
+every user is paced at `rate / users` requests/s (`constant_throughput`), so both arms get the
+same offered load whatever their latency (as long as it stays under the pacing interval).
+
+Raw samples: an `events.request` listener keeps every request (finish time, latency, success) in
+compact arrays. A local run writes them to `samples-local.bin` at the end; a worker ships its new
+samples inside each stats report it sends the master (`report_to_master`), so the master's samples
+and Locust's totals travel in the same messages and always agree; the master appends each
+worker's to `samples-<worker>.bin`. The master (or local process) writes `run.json` with
+Locust's totals, CPU use, and the reason if the run was stopped early because its error rate
+passed the plan's hard limit. The exit code is 0 unless Locust itself failed: the verdict is the
+orchestrator's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import locust
+from locust import FastHttpUser, constant_throughput, task
+from locust.runners import MasterRunner, WorkerRunner
+
+from load import samplefile
+from load.plan import RunPlan
+from load.routes import BY_NAME
+from load.runs import RawSeries
+
+_user_numbers = count()
+
+
+def _options(parser: Any) -> None:
+    parser.add_argument("--cutover-plan", default="", help="the run plan (JSON), from cutover")
+    parser.add_argument("--cutover-out", default="", help="folder for samples and run.json")
+
+
+class Recorder:
+    """Every request of this process since the test started, drained in chunks."""
+
+    def __init__(self) -> None:
+        self.series: dict[str, RawSeries] = {}
+        self.t0: float | None = None
+        self.cpu0 = 0.0
+        self.wall0 = 0.0
+
+    def start(self) -> None:
+        if self.t0 is None:
+            self.t0 = time.time()
+            self.cpu0 = time.process_time()
+            self.wall0 = time.monotonic()
+
+    def record(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        exception: BaseException | None,
+        **_: Any,
+    ) -> None:
+        now = time.time()
+        if self.t0 is None:
+            self.start()
+        key = f"{request_type} {name}"
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = RawSeries()
+        series.finished_s.append(now - (self.t0 or now))
+        series.latency_ms.append(response_time)
+        series.ok.append(exception is None)
+
+    def cpu_percent(self) -> float | None:
+        wall = time.monotonic() - self.wall0
+        if self.t0 is None or wall < 1.0:
+            return None
+        return 100.0 * (time.process_time() - self.cpu0) / wall
+
+    def drain(self) -> bytes:
+        chunk, self.series = self.series, {}
+        return samplefile.encode(chunk, {"cpu_percent": self.cpu_percent(), "wall_s": self.wall()})
+
+    def wall(self) -> float:
+        return time.monotonic() - self.wall0 if self.t0 is not None else 0.0
+
+
+recorder = Recorder()
+_state: dict[str, Any] = {"aborted": None, "plan": None}
+
+
+def _plan(environment: Any) -> RunPlan:
+    cached: RunPlan | None = _state["plan"]
+    if cached is None:
+        raw = getattr(environment.parsed_options, "cutover_plan", "") if environment else ""
+        if not raw:
+            raise RuntimeError("run this locustfile through `cutover load run`: no --cutover-plan")
+        cached = _state["plan"] = RunPlan.model_validate_json(raw)
+    return cached
+
+
+def _out(environment: Any) -> Path:
+    return Path(environment.parsed_options.cutover_out or ".")
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    _listen("request", recorder.record)
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master distributes users; the plan arrives with its options
+    plan = _plan(environment)
+    for cls in PERSONA_USERS.values():
+        cls.weight = 0
+    for persona, weight in plan.personas.items():
+        PERSONA_USERS[persona].weight = weight
+
+
+def _on_test_start(environment: Any, **_: Any) -> None:
+    recorder.start()
+    if not isinstance(environment.runner, WorkerRunner):
+        environment.runner.greenlet.spawn(_abort_watch, environment)
+
+
+def _abort_watch(environment: Any) -> None:
+    """Stop the run early when its error rate passes the plan's hard limit (bounded loop)."""
+    plan = _plan(environment)
+    deadline = time.monotonic() + plan.duration_s + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)  # gevent-patched in the Locust process: yields to the users
+        total = environment.stats.total
+        if total.num_requests < plan.abort_min_requests:
+            continue
+        if total.fail_ratio > plan.abort_error_rate:
+            _state["aborted"] = (
+                f"error rate {total.fail_ratio:.1%} over {total.num_requests} requests passed the "
+                f"hard limit of {plan.abort_error_rate:.1%}"
+            )
+            environment.runner.quit()
+            return
+
+
+def _on_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    data["cutover_samples"] = recorder.drain()
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    chunk = data.get("cutover_samples")
+    if not chunk:
+        return
+    target = _out(_environment[0]) / f"samples-{client_id}.bin"
+    with target.open("ab") as file:
+        file.write(chunk)
+
+
+_environment: list[Any] = []
+
+
+def _keep_environment(environment: Any, **_: Any) -> None:
+    _environment[:] = [environment]
+
+
+def _on_quitting(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    out = _out(environment)
+    out.mkdir(parents=True, exist_ok=True)
+    if not isinstance(runner, MasterRunner):
+        (out / "samples-local.bin").write_bytes(recorder.drain())
+    total = environment.stats.total
+    facts = {
+        "locust_requests": total.num_requests,
+        "locust_failures": total.num_failures,
+        "locust_entries": {
+            f"{e.method} {e.name}": e.num_requests for e in environment.stats.entries.values()
+        },
+        "saturated": bool(runner.cpu_warning_emitted or runner.worker_cpu_warning_emitted),
+        "cpu_percent": recorder.cpu_percent() if not isinstance(runner, MasterRunner) else None,
+        "aborted": _state["aborted"],
+        "wall_s": recorder.wall(),
+        "workers": len(getattr(runner, "clients", ())),
+    }
+    (out / "run.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
+    environment.process_exit_code = 0
+
+
+def _listen(hook: str, listener: Any) -> None:
+    getattr(locust.events, hook).add_listener(listener)
+
+
+_listen("init_command_line_parser", _options)
+_listen("init", _on_init)
+_listen("test_start", _on_test_start)
+_listen("report_to_master", _on_report)
+_listen("worker_report", _on_worker_report)
+_listen("init", _keep_environment)
+_listen("quitting", _on_quitting)
+
+
+class Persona(FastHttpUser):
+    """Common ground: the plan, pacing, and one named request per task."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        self.plan = _plan(self.environment)
+        self.host = self.plan.host
+        self.rng = random.Random(next(_user_numbers))
+        self.pace = constant_throughput(self.plan.user_rate)
+        self.arm = self.plan.arm
+
+    def wait_time(self) -> float:
+        wait: float = self.pace(self)
+        return wait
+
+    def debtor_id(self) -> int:
+        return self.rng.choice(self.plan.tenant.debtors)
+
+    def call(
+        self, endpoint: str, params: dict[str, Any], body: dict[str, Any] | None = None
+    ) -> Any:
+        """Send one request of `endpoint` on this arm; return its JSON body when it succeeded."""
+        route = BY_NAME[endpoint].route(self.arm)
+        path = route.template.split("#", 1)[0].format(**params)
+        kwargs: dict[str, Any] = {"name": route.template, "catch_response": True}
+        if body is not None:
+            kwargs["json"] = body
+        with self.client.request(route.method, path, **kwargs) as response:
+            return _judge(self.arm, response)
+
+
+def _judge(arm: str, response: Any) -> Any:
+    """Mark a response failed unless it really succeeded: the monolith answers errors with HTTP
+    200 and `ok: "0"`; GraphQL answers them with HTTP 200 and `errors`."""
+    if not 200 <= (response.status_code or 0) < 300:
+        response.failure(f"HTTP {response.status_code}")
+        return None
+    try:
+        payload = response.json()
+    except ValueError:
+        response.failure("the body is not JSON")
+        return None
+    if arm == "primary" and isinstance(payload, dict) and payload.get("ok") != "1":
+        response.failure(f"legacy error: {payload.get('error', 'ok is not 1')}")
+        return None
+    if isinstance(payload, dict) and payload.get("errors"):
+        response.failure("GraphQL errors")
+        return None
+    response.success()
+    return payload
+
+
+class AgentUser(Persona):
+    """A collections agent: looks debtors up, pages through the tenant's debtor list."""
+
+    @task(3)
+    def look_up_debtor(self) -> None:
+        self.call("debtor", {"id": self.debtor_id()})
+
+    @task(1)
+    def page_debtors(self) -> None:
+        page = self.rng.randint(1, self.plan.tenant.pages)
+        self.call("debtors", {"client": self.plan.tenant.client, "page": page})
+
+
+class PaymentsUser(Persona):
+    """Posts small payments to the tenant's debtors."""
+
+    @task
+    def post_payment(self) -> None:
+        debtor = self.debtor_id()
+        currency = self.plan.tenant.currency
+        if self.arm == "primary":
+            body = {"debtor_id": debtor, "amount": "0.01", "currency": currency}
+        else:
+            body = {"amount": "0.01", "currency": currency, "method": "transfer"}
+        self.call("payment", {"id": debtor}, body)
+
+
+DASHBOARD_QUERY = """query Dashboard($client: ID!) {
+  client(id: $client) { id name currency }
+  accounts(tenantId: $client, page: 1, pageSize: 20) {
+    totalItems totalPages items { id displayName balance openDebts }
+  }
+}"""
+
+
+class DashboardUser(Persona):
+    """Loads the tenant dashboard: a GraphQL query on the new side, the client page on the old."""
+
+    @task
+    def load_dashboard(self) -> None:
+        client = self.plan.tenant.client
+        if self.arm == "primary":
+            self.call("dashboard", {"client": client})
+        else:
+            variables = {"client": str(client)}
+            self.call("dashboard", {}, {"query": DASHBOARD_QUERY, "variables": variables})
+
+
+class DumpUser(Persona):
+    """Runs the Dump Account job: starts a dump, then polls its status until it is finished."""
+
+    job: str | None = None
+
+    @task
+    def dump_accounts(self) -> None:
+        client = self.plan.tenant.client
+        if self.job is None:
+            body = {"client": client} if self.arm == "primary" else None
+            payload = self.call("dump", {"client": client}, body)
+            if payload is not None:
+                job = payload.get("job", {}).get("job_id") if self.arm == "primary" else payload
+                self.job = str(job.get("id") if isinstance(job, dict) else job)
+            return
+        payload = self.call("dump_status", {"job": self.job})
+        if payload is None:
+            self.job = None
+            return
+        state = payload.get("job", {}).get("state") if self.arm == "primary" else payload["status"]
+        if state in ("done", "failed"):
+            self.job = None
+
+
+PERSONA_USERS: dict[str, type[Persona]] = {
+    "agent": AgentUser,
+    "payments": PaymentsUser,
+    "dashboard": DashboardUser,
+    "dump": DumpUser,
+}
