@@ -90,7 +90,8 @@ def sandbox_up(
         raise typer.Exit(1) from None
     stdout.print(f"primary   (monolith): {urls.monolith}", highlight=False)
     stdout.print(f"candidate (services): {urls.services}", highlight=False)
-    stdout.print(f"databases: {plan.monolith_db_url} | {plan.services_db_url}", highlight=False)
+    stdout.print(f"monolith database: {plan.monolith_db_url}", highlight=False)
+    stdout.print(f"services database: {plan.services_db_url}", highlight=False)
     stdout.print(f"log: {process.log_path}. Press Ctrl-C to stop.", highlight=False)
     try:
         process.wait()
@@ -106,7 +107,11 @@ def demo(
 ) -> None:
     """Run the end-to-end demonstration on the embedded defaults (SQLite, local processes)."""
     overview = command_overview(typer.main.get_command(app), title="the cutover command line")
-    demo_module.run(load_or_exit(config), config_path=config, commands=overview, console=stdout)
+    try:
+        demo_module.run(load_or_exit(config), config_path=config, commands=overview, console=stdout)
+    except (SandboxError, demo_module.DemoError) as exc:
+        stderr.print(Text.assemble(("The demo stopped. ", "bold red"), str(exc)), highlight=False)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

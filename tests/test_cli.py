@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -54,12 +55,33 @@ def test_config_check_masks_database_passwords(tmp_path: Path) -> None:
     assert "cutover:***@db.example.com" in result.stdout
 
 
-def test_demo_runs_end_to_end_and_exits_zero() -> None:
-    result = cutover("demo")
+def test_demo_runs_end_to_end_shows_both_sides_and_stops_the_sandbox(tmp_path: Path) -> None:
+    # A copy of the shipped config in a fresh folder: the demo writes its SQLite files there.
+    shutil.copy(REPO / "cutover.yaml", tmp_path / "cutover.yaml")
+    shutil.copy(REPO / "cutover.example.yaml", tmp_path / "cutover.example.yaml")
+    result = cutover("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cutover.example.yaml (the production template) is valid too" in result.stdout
     assert "cutover config check" in result.stdout
+    assert "primary: GET /api/debtor.php?id=1" in result.stdout
+    assert "candidate: GET /v2/accounts/1" in result.stdout
+    assert '"first_name": "' in result.stdout
+    assert '"firstName": "' in result.stdout
+    assert (tmp_path / "reports" / "sandbox" / "monolith.sqlite").exists()
     assert "demo finished" in result.stdout
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", 8601)) != 0, "the demo left the sandbox running"
+
+
+def test_demo_reports_a_sandbox_that_cannot_start(tmp_path: Path) -> None:
+    shutil.copy(REPO / "cutover.yaml", tmp_path / "cutover.yaml")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 8601))
+        squatter.listen()
+        result = cutover("demo", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "The demo stopped. The sandbox exited with code" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_demo_with_a_bad_config_exits_two(tmp_path: Path) -> None:
