@@ -23,6 +23,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shadow.rules import ComparisonConfig
+
+from fixtures.settings import TenantSettings
 from load.settings import LoadSettings
 
 
@@ -105,8 +108,11 @@ class Databases(Section):
     services: DatabaseUrl = Field(description="The new services' database (PostgreSQL)")
 
 
-class ShadowConfig(Section):
-    """Shadow verification: what is mirrored and where outcomes are stored."""
+class ShadowConfig(ComparisonConfig):
+    """Shadow verification: the comparison rules (routes, noise, redaction; see `shadow.rules`)
+    plus what is mirrored and where outcomes are stored."""
+
+    model_config = Section.model_config
 
     enabled: bool = Field(default=True, description="False stops all mirroring (kill switch)")
     kill_switch_file: ConfigPath | None = Field(
@@ -118,16 +124,13 @@ class ShadowConfig(Section):
     )
 
 
-class TenantsConfig(Section):
-    """Test tenants: how test data is recognised and how long a run's lease lasts."""
+class TenantsConfig(TenantSettings):
+    """Test tenants: marker, lease, reserved id range, profiles (the model is
+    `fixtures.settings.TenantSettings`). Here the lease is held to at least 30 s: a shorter one
+    would let `sweep` reap the tenants of a run whose heartbeat is merely late."""
 
-    marker: str = Field(
-        default="ZZTEST",
-        min_length=3,
-        max_length=16,
-        pattern=r"^[A-Z][A-Z0-9]*$",
-        description="Prefix carried by every name and reference of test data",
-    )
+    model_config = Section.model_config
+
     lease_s: int = Field(default=600, ge=30, description="Lease of a run before sweep may reap it")
 
 

@@ -203,3 +203,24 @@ def test_config_check_exits_non_zero_with_one_paragraph_and_no_traceback(
     assert expected in result.stderr
     assert str(path) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_shadow_rules_are_validated_as_part_of_the_file(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "shadow:\n"
+        "  routes:\n"
+        "    - name: debtor\n"
+        "      match: {method: GET, path: /api/debtor.php}\n"
+        "      ignor: ['$.generated_at']\n"
+    )
+    message = error_for(tmp_path, text)
+    assert "shadow.routes[0].ignor (at line 13) is not a known key" in message
+    assert "did you mean 'ignore'" in message
+
+
+def test_redaction_secret_comes_from_the_environment_and_stays_secret(tmp_path: Path) -> None:
+    text = MINIMAL + "shadow:\n  redaction:\n    secret: ${REDACTION_KEY}\n"
+    config = load_config(write(tmp_path, text), {"DB_PASSWORD": "x", "REDACTION_KEY": "k" * 32})
+    assert config.shadow.redaction is not None
+    assert config.shadow.redaction.secret.get_secret_value() == "k" * 32
+    assert "k" * 32 not in repr(config)
