@@ -23,10 +23,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shadow.rules import ComparisonConfig
-
 from fixtures.settings import TenantSettings
 from load.settings import LoadSettings
+from shadow.rules import ComparisonConfig
 
 
 class Section(BaseModel):
