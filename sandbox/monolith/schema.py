@@ -27,7 +27,8 @@ PLAN_STATUS_CODES = (("active", 1), ("completed", 2), ("broken", 3))
 DEBTOR_KIND_CODES = (("person", "P"), ("business", "B"))
 JOB_STATUS_CODES = (("queued", 0), ("running", 1), ("done", 2), ("failed", 9))
 
-MARIADB_OPTIONS = {"mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4"}
+# `mysql_` options apply to MariaDB too (SQLAlchemy talks to MariaDB through its MySQL dialect).
+MARIADB_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def tables(zone: ZoneInfo) -> Tables:

@@ -24,7 +24,7 @@ from graphql import (
     parse,
     validate,
 )
-from graphql.language import FloatValueNode, IntValueNode, StringValueNode, ValueNode
+from graphql.language import DocumentNode, FloatValueNode, IntValueNode, StringValueNode, ValueNode
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -190,6 +190,7 @@ class Graph:
         self.store, self.fmt, self.runner, self.rounding = store, fmt, runner, rounding
         self.empty_lists_as_null = empty_lists_as_null
         self.schema = self._schema()
+        self._documents: dict[str, tuple[DocumentNode | None, list[dict[str, Any]]]] = {}
 
     def _schema(self) -> GraphQLSchema:
         schema = build_schema(SDL)
@@ -337,6 +338,24 @@ class Graph:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
+    def _document(self, query: str) -> tuple[DocumentNode | None, list[dict[str, Any]]]:
+        """Parse and validate once per distinct query text: clients repeat the same few
+        documents, and validation costs more than executing a small query."""
+        cached = self._documents.get(query)
+        if cached is not None:
+            return cached
+        try:
+            document: DocumentNode | None = parse(query)
+        except GraphQLError as exc:
+            return None, [dict(exc.formatted)]
+        problems = [dict(e.formatted) for e in validate(self.schema, document)]
+        if problems:
+            document = None
+        if len(self._documents) >= 512:  # bounded: drop everything rather than track recency
+            self._documents.clear()
+        self._documents[query] = (document, problems)
+        return document, problems
+
     def execute(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         query = body.get("query")
         variables = body.get("variables")
@@ -347,13 +366,9 @@ class Graph:
             return 400, {"errors": [{"message": "variables must be an object."}]}
         if operation is not None and not isinstance(operation, str):
             return 400, {"errors": [{"message": "operationName must be a string."}]}
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return 400, {"errors": [exc.formatted]}
-        problems = validate(self.schema, document)
-        if problems:
-            return 400, {"errors": [e.formatted for e in problems]}
+        document, problems = self._document(query)
+        if document is None:
+            return 400, {"errors": problems}
         result = execute_sync(
             self.schema, document, root_value=self.root(), variable_values=variables,
             operation_name=operation,
