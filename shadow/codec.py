@@ -106,14 +106,26 @@ def looks_like_json(body: bytes) -> bool:
     return body.lstrip()[:1] in (b"{", b"[")
 
 
-def parse_json(body: bytes) -> Any:
-    """Parse JSON; numbers too long for a float become Decimal. Raise `DecodeError`."""
+def parse_json(body: bytes, *, precise: bool | None = None) -> Any:
+    """Parse JSON; raise `DecodeError`.
+
+    Floats are parsed as Decimal when `precise` is true, or (by default) when the body holds a
+    number too long for a float to keep exactly. Two bodies compared with each other must be
+    parsed the same way: Decimal("0.1") and the float 0.1 are not equal.
+    """
+    if precise is None:
+        precise = needs_precision(body)
     try:
-        if _has_long_number(body):
+        if precise:
             return json.loads(body, parse_float=Decimal)
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise DecodeError(f"the body is not valid JSON: {exc}") from exc
+
+
+def needs_precision(body: bytes) -> bool:
+    """Whether a JSON body may hold a number with more digits than a float keeps exactly."""
+    return _has_long_number(body)
 
 
 def _has_long_number(body: bytes) -> bool:

@@ -116,6 +116,7 @@ class _Primary:
     content_type: str | None
     has_bools: bool = True
     canonical: Any = _UNSET
+    precise: bool = False
 
 
 def _decode(response: Response, limit: int) -> bytes:
@@ -155,16 +156,17 @@ def _open_primary(compiled: CompiledRoute, primary: Response) -> _Primary | Skip
     return _Primary("bytes", raw, content_type, canonical=raw)
 
 
-def _primary_canonical(compiled: CompiledRoute, primary: _Primary) -> Any:
-    """The primary's canonical JSON (computed once), or `Skipped` when it cannot be read."""
-    if primary.canonical is _UNSET:
+def _primary_canonical(compiled: CompiledRoute, primary: _Primary, *, precise: bool) -> Any:
+    """The primary's canonical JSON (computed once per precision), or `Skipped` if unreadable."""
+    if primary.canonical is _UNSET or primary.precise != precise:
         try:
-            parsed = codec.parse_json(primary.raw)
+            parsed = codec.parse_json(primary.raw, precise=precise)
             value = compiled.normalizer.reshape(parsed, "primary")
         except DecodeError as exc:
             primary.canonical = Skipped("unsupported_content", f"primary: {exc}")
         else:
             primary.canonical = compiled.normalizer.normalize(value)
+        primary.precise = precise
     return primary.canonical
 
 
@@ -181,10 +183,12 @@ def _compare_body(
     if raw == primary.raw and compiled.raw_equal_is_enough:
         return Different(tuple(differences)) if differences else Equal()
     if primary.kind == "json":
-        canonical = _primary_canonical(compiled, primary)
+        # Both sides use Decimal if either needs it, so that 0.1 meets 0.1 of the same type.
+        precise = codec.needs_precision(primary.raw) or codec.needs_precision(raw)
+        canonical = _primary_canonical(compiled, primary, precise=precise)
         if isinstance(canonical, Skipped):
             return canonical
-        found = _compare_json(compiled, primary, canonical, raw, other)
+        found = _compare_json(compiled, primary, canonical, raw, other, precise=precise)
         if isinstance(found, CandidateFailed):
             return found
         differences.extend(found)
@@ -198,14 +202,20 @@ def _compare_body(
 
 
 def _compare_json(
-    compiled: CompiledRoute, primary: _Primary, expected: Any, raw: bytes, other: Response
+    compiled: CompiledRoute,
+    primary: _Primary,
+    expected: Any,
+    raw: bytes,
+    other: Response,
+    *,
+    precise: bool,
 ) -> list[Difference] | CandidateFailed:
     content_type = other.header("content-type")
     if _classify_body(raw, content_type) != "json" and not codec.looks_like_json(raw):
         kind = codec.media_type(content_type) or "no Content-Type"
         return [Difference("$", "type_changed", "JSON", f"{kind}: {_preview(raw)}")]
     try:
-        parsed = codec.parse_json(raw)
+        parsed = codec.parse_json(raw, precise=precise)
     except DecodeError as exc:
         return [Difference("$", "type_changed", "JSON", f"invalid JSON: {exc}")]
     try:

@@ -110,6 +110,8 @@ class Explainer:
 
     def explain(self, primary: Any, candidate: Any) -> list[Difference]:
         """Every difference between two canonical values (empty when they are equivalent)."""
+        if same(primary, candidate):
+            return []
         found: list[tuple[tuple[Segment, ...], str, Any, Any]] = []
         deep: list[tuple[tuple[Any, ...], Any, Any]] = []
         self._walk((), primary, candidate, found, deep)

@@ -193,21 +193,26 @@ def _matches(
 Location = tuple[Any, str | int]
 
 
-def locate(document: Any, pattern: Sequence[PatternSegment]) -> list[Location]:
-    """Every `(container, key)` pair of the document that a pattern names, deepest first.
+def locate(document: Any, *patterns: Sequence[PatternSegment]) -> list[Location]:
+    """Every `(container, key)` pair of the document that any of the patterns names.
 
-    Deepest first (and, within an array, highest index first) so that callers may delete or
+    Deepest first and, within an array, highest index first, so that callers may delete or
     replace what they are given without invalidating the places still to visit.
     """
-    if not pattern:
-        return []
     found: list[tuple[int, Location]] = []
-    _locate(document, tuple(pattern), 0, 0, found)
-    found.sort(key=lambda item: item[0], reverse=True)
+    for pattern in patterns:
+        if pattern:
+            _locate(document, tuple(pattern), 0, 0, found)
+    found.sort(key=_deepest_last_index_first)
     unique: dict[tuple[int, str | int], Location] = {}
     for _, location in found:
         unique.setdefault((id(location[0]), location[1]), location)
     return list(unique.values())
+
+
+def _deepest_last_index_first(item: tuple[int, Location]) -> tuple[int, int]:
+    depth, (_, key) = item
+    return (-depth, -key if isinstance(key, int) else 0)
 
 
 def _children(node: Any) -> Iterator[tuple[str | int, Any]]:

@@ -96,7 +96,10 @@ def to_instant(value: Any, formats: Sequence[str], zone: tzinfo) -> Any:
         return value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC).isoformat()
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except (OverflowError, ValueError):  # e.g. year 1 moved back past the calendar's start
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +200,9 @@ class Normalizer:
                         del container[key]
                     else:
                         container[key] = None
-        for pattern in self.ignore:
-            for container, key in _places(box, pattern):
+        # All ignored places at once: deleting $.a[0] must not shift what $.a[2] names.
+        if self.ignore:
+            for container, key in jsonpath.locate(box[0], *self.ignore):
                 del container[key]
         for unordered in self.unordered:
             for container, key in _places(box, unordered.pattern):

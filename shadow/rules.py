@@ -350,6 +350,7 @@ class RouteRules(Rule):
                 "ignoring '$' would ignore the whole body; set non_json: skip or drop the route"
             )
         return value
+
     unordered: tuple[Annotated[UnorderedRule, BeforeValidator(_path_or_object)], ...] = Field(
         default=(), description="Arrays compared as sets; a plain path or {path, key}."
     )
