@@ -20,6 +20,7 @@ from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
 from cutover.load_cli import load_app
 from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
+from cutover.tenants_cli import tenants_app
 from cutover.views import command_overview, config_summary
 
 EXIT_BAD_CONFIG = 2
@@ -39,6 +40,7 @@ sandbox_app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(load_app, name="load")
+app.add_typer(tenants_app, name="tenants")
 
 stdout = Console()
 stderr = Console(stderr=True)

@@ -1,0 +1,195 @@
+"""`cutover tenants create|list|destroy|sweep`: test tenants in the configured databases.
+
+A thin shell over `fixtures.Tenants`: it loads the config, opens the `databases:` with the
+`tenants:` section, and prints results with Rich (progress bars while a large tenant is written).
+Exit codes: 0 done, 1 refused or failed (not a test tenant, schema mismatch, rows left behind),
+2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from cutover.config import CutoverConfig
+from cutover.configfile import ConfigError, load_config
+from fixtures import TeardownReport, TenantError, Tenants
+from fixtures.schema import SideName
+
+EXIT_REFUSED = 1
+EXIT_BAD_CONFIG = 2
+
+tenants_app = typer.Typer(
+    help="Isolated test tenants in the monolith's and the services' databases.",
+    no_args_is_help=True,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
+
+
+def _config(path: Path) -> CutoverConfig:
+    try:
+        return load_config(path, os.environ)
+    except ConfigError as exc:
+        stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), str(exc)))
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+def _refused(exc: TenantError) -> typer.Exit:
+    stderr.print(Text.assemble(("Refused. ", "bold red"), str(exc)), soft_wrap=True)
+    return typer.Exit(EXIT_REFUSED)
+
+
+@contextmanager
+def _tenants(path: Path) -> Iterator[Tenants]:
+    config = _config(path)
+    try:
+        with Tenants(config.databases.monolith, config.databases.services, config.tenants) as lab:
+            yield lab
+    except TenantError as exc:
+        raise _refused(exc) from None
+
+
+class _Bars:
+    """Rich progress: one bar per database."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[SideName, TaskID] = {}
+
+    def begin(self, side: SideName, total: int) -> None:
+        self.tasks[side] = self.progress.add_task(side, total=total)
+
+    def advance(self, side: SideName, rows: int) -> None:
+        self.progress.advance(self.tasks[side], rows)
+
+
+def _report_table(report: TeardownReport, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("record")
+    sides = list(report.rows)
+    for side in sides:
+        table.add_column(side, justify="right")
+    records = list(next(iter(report.rows.values())))
+    for record in records:
+        table.add_row(record, *(str(report.rows[side][record]) for side in sides))
+    return table
+
+
+@tenants_app.command()
+def create(
+    debtors: Annotated[int, typer.Option(min=1, help="Number of debtors.")] = 10,
+    profile: Annotated[
+        str | None, typer.Option(help="A profile under tenants.profiles (default: its default).")
+    ] = None,
+    label: Annotated[str, typer.Option(help="A label shown in the client's name.")] = "cli",
+    seed: Annotated[int | None, typer.Option(help="Seed (same seed, same data).")] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(help="Seconds the tenant outlives this command (default: tenants.keep_s)."),
+    ] = None,
+    config: ConfigOption = Path("cutover.yaml"),
+) -> None:
+    """Create a test tenant on both databases."""
+    with _tenants(config) as lab:
+        started = time.perf_counter()
+        columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("rows"), TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=stdout, transient=False) as progress:
+            try:
+                record = lab.create(
+                    debtors=debtors,
+                    profile=profile,
+                    label=label,
+                    seed=seed,
+                    keep_s=lab.settings.keep_s if keep is None else keep,
+                    progress=_Bars(progress),
+                )
+            except TenantError as exc:
+                raise _refused(exc) from None
+        elapsed = time.perf_counter() - started
+        stdout.print(
+            f"test tenant [bold]{record.tenant_id}[/bold] ({record.debtors} debtors, profile "
+            f"{record.profile}, seed {record.seed}) on both databases in {elapsed:.1f} s; ids "
+            f"{record.tenant_id}..{record.id_end - 1}; kept until {record.keep_until} UTC",
+            highlight=False,
+        )
+
+
+@tenants_app.command("list")
+def list_tenants(config: ConfigOption = Path("cutover.yaml")) -> None:
+    """List registered test tenants with their owner and lease."""
+    with _tenants(config) as lab:
+        statuses = lab.list_tenants()
+    table = Table(title=f"{len(statuses)} test tenant(s)")
+    for column in ("tenant", "label", "debtors", "profile", "state", "databases", "owner",
+                   "lease", "created (UTC)", "kept until"):  # fmt: skip
+        table.add_column(column)
+    for status in statuses:
+        r = status.record
+        table.add_row(
+            str(r.tenant_id), r.label, str(r.debtors), r.profile, r.state,
+            "+".join(status.sides), status.owner, status.lease,
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            "" if r.keep_until is None else f"{r.keep_until:%Y-%m-%d %H:%M:%S}",
+        )  # fmt: skip
+    stdout.print(table)
+
+
+@tenants_app.command()
+def destroy(
+    tenant_id: Annotated[int, typer.Argument(help="The test tenant's id (see `list`).")],
+    dry_run: Annotated[bool, typer.Option(help="Only show what would be removed.")] = False,
+    config: ConfigOption = Path("cutover.yaml"),
+) -> None:
+    """Remove every row of a registered test tenant from both databases, and verify it."""
+    with _tenants(config) as lab:
+        try:
+            report = lab.destroy(tenant_id, dry_run=dry_run)
+        except TenantError as exc:
+            raise _refused(exc) from None
+    verb = "would remove" if dry_run else "removed"
+    stdout.print(_report_table(report, f"tenant {tenant_id}: {verb} {report.total} rows"))
+    if not dry_run:
+        stdout.print("both databases hold zero rows of it", highlight=False)
+
+
+@tenants_app.command()
+def sweep(
+    dry_run: Annotated[bool, typer.Option(help="Only show what would be removed.")] = False,
+    config: ConfigOption = Path("cutover.yaml"),
+) -> None:
+    """Remove tenants of crashed runs (lease expired, owner gone); never a live run's."""
+    with _tenants(config) as lab:
+        try:
+            result = lab.sweep(dry_run=dry_run)
+        except TenantError as exc:
+            raise _refused(exc) from None
+    verb = "would remove" if dry_run else "removed"
+    for report in result.removed:
+        title = f"tenant {report.tenant_id}: {verb} {report.total} rows"
+        stdout.print(_report_table(report, title))
+    stdout.print(
+        f"{len(result.removed)} orphan tenant(s) {verb}; {len(result.alive)} left alone because "
+        f"their owner is alive; {len(result.kept)} still within their lease",
+        highlight=False,
+    )
