@@ -20,6 +20,8 @@ import pytest
 import sqlalchemy as sa
 from sandbox_support import Databases
 
+from sandbox.__main__ import main as sandbox_main
+
 ANNOUNCEMENT = re.compile(r"^sandbox (monolith|services): (http://127\.0\.0\.1:(\d+))$")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,35 +119,46 @@ def test_up_on_the_real_servers_takes_urls_from_the_environment(
     ],
 )  # fmt: skip
 def test_user_mistakes_get_a_message_and_status_2(
-    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+    tmp_path: Path,
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    result = run(*args, "--data-dir", str(tmp_path), **env)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+    # In-process (the same `main` the module runs) to keep the suite fast; the process-level
+    # contract is covered by the `up` tests above.
+    for name in [k for k in os.environ if k.startswith("SANDBOX_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert sandbox_main([*args, "--data-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert message in err
+    assert err.startswith("sandbox: ")
+    assert out == ""
 
 
-def test_schema_sql_prints_each_sides_ddl() -> None:
-    legacy = run("schema", "sql", "--side", "monolith", "--dialect", "mariadb")
-    assert legacy.returncode == 0
+def test_schema_sql_prints_each_sides_ddl(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sandbox_main(["schema", "sql", "--side", "monolith", "--dialect", "mariadb"]) == 0
+    legacy = capsys.readouterr().out
     for table in ("tbl_client", "tbl_debtor", "tbl_debt", "tbl_payment", "tbl_pay_alloc",
                   "tbl_plan", "tbl_plan_inst", "tbl_note", "tbl_dump_job"):  # fmt: skip
-        assert f"CREATE TABLE {table} (" in legacy.stdout
-    assert legacy.stdout.count("client_id INTEGER NOT NULL, ") == 8
-    assert legacy.stdout.count("ENGINE=InnoDB") == 9
-    assert "DATETIME" in legacy.stdout
-    new = run("schema", "sql", "--side", "services", "--dialect", "postgresql")
-    assert new.returncode == 0
-    assert new.stdout.count("tenant_id BIGINT NOT NULL") == 8
-    assert "TIMESTAMP WITH TIME ZONE" in new.stdout
+        assert f"CREATE TABLE {table} (" in legacy
+    assert legacy.count("client_id INTEGER NOT NULL, ") == 8
+    assert legacy.count("ENGINE=InnoDB") == 9
+    assert "DATETIME" in legacy
+    assert sandbox_main(["schema", "sql", "--side", "services", "--dialect", "postgresql"]) == 0
+    new = capsys.readouterr().out
+    assert new.count("tenant_id BIGINT NOT NULL") == 8
+    assert "TIMESTAMP WITH TIME ZONE" in new
 
 
 def test_seed_demo_on_sqlite_writes_the_same_rows_to_both_sides(tmp_path: Path) -> None:
     result = run("seed", "demo", "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    again = run("seed", "demo", "--data-dir", str(tmp_path))  # re-seeding replaces, not duplicates
-    assert again.returncode == 0, again.stderr
+    assert result.stdout == "demo dataset written to both sides\n"
+    assert sandbox_main(["seed", "demo", "--data-dir", str(tmp_path)]) == 0  # replaces, no dupes
     legacy = sqlite3.connect(tmp_path / "monolith.sqlite")
     new = sqlite3.connect(tmp_path / "services.sqlite")
     pairs = [("tbl_client", "tenants"), ("tbl_debtor", "accounts"), ("tbl_debt", "debts"),
