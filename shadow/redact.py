@@ -228,6 +228,11 @@ class Redactor:
             return self.token(node)
         if isinstance(node, str):
             return self.redact_text(node, known)
+        if isinstance(node, int | float | Decimal) and not isinstance(node, bool):
+            # A personal number (a phone stored as an integer) repeated under another name.
+            text = str(node)
+            if len(text) >= _PROPAGATE_MIN and text in known:
+                return self.token(node)
         return node
 
     def redact_headers(self, headers: Headers) -> Headers:

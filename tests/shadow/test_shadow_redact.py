@@ -1,0 +1,249 @@
+"""Redaction: keyed tokens for personal data, identical on both sides, never the value itself."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shadow import Different, Exchange, Redactor
+from shadow.diff import Difference
+from shadow.redact import TOKEN, iban_valid, luhn_valid
+from shadow.rules import Redaction
+
+SECRET = "s3cret-s3cret-s3cret"
+REDACTOR = Redactor(Redaction(secret=SECRET, keys=("debtor_ref",), paths=("$.notes[*].text",)))
+
+
+def test_tokens_are_keyed_deterministic_and_typed() -> None:
+    other = Redactor(Redaction(secret="another-secret-value"))
+    assert REDACTOR.token("anna@example.com") == REDACTOR.token("anna@example.com")
+    assert REDACTOR.token("anna@example.com") != other.token("anna@example.com")
+    assert REDACTOR.token("12") != REDACTOR.token(12)
+    assert REDACTOR.token(12) == REDACTOR.token(12.0)
+    assert TOKEN.fullmatch(REDACTOR.token("x"))
+
+
+KEYS = [
+    ("name", True), ("first_name", True), ("lastName", True), ("creditor-name", True),
+    ("email", True), ("contact_email", True), ("phone", True), ("mobile", True),
+    ("iban", True), ("bban", True), ("street", True), ("postal_code", True), ("city", True),
+    ("date_of_birth", True), ("national_id", True), ("card_number", True), ("pan", True),
+    ("debtor_ref", True), ("amount", False), ("status", False), ("id", False),
+    ("company", False), ("japan", False), ("due_date", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "personal"), KEYS)
+def test_personal_keys(key: str, personal: bool) -> None:
+    assert REDACTOR.is_personal_key(key) is personal
+
+
+PATTERNS = [
+    ("e-mail", "write to anna.mueller@example.co.uk today", ["anna.mueller@example.co.uk"]),
+    ("IBAN", "IBAN DE89370400440532013000", ["DE89370400440532013000"]),
+    ("IBAN with spaces", "GB82 WEST 1234 5698 7654 32", ["GB82 WEST 1234 5698 7654 32"]),
+    ("IBAN with a bad checksum", "DE00370400440532013000", []),
+    ("Luhn card", "card 4111 1111 1111 1111 ok", ["4111 1111 1111 1111"]),
+    ("not Luhn", "4111 1111 1111 1112", []),
+    ("phone", "call +49 30 1234567", ["+49 30 1234567"]),
+    ("national phone", "call 030/1234567", ["030/1234567"]),
+    ("date is not a phone", "due 01.03.2024", []),
+    ("amount is not a phone", "total 012", []),
+    ("plain words", "open case", []),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"), [case[1:] for case in PATTERNS], ids=[case[0] for case in PATTERNS]
+)
+def test_value_patterns(text: str, found: list[str]) -> None:
+    assert [text[s:e] for s, e in REDACTOR.personal_spans(text)] == found
+    redacted = REDACTOR.redact_text(text)
+    for value in found:
+        assert value not in redacted
+        assert REDACTOR.token(value) in redacted
+
+
+def test_checksums() -> None:
+    assert iban_valid("DE89 3704 0044 0532 0130 00")
+    assert not iban_valid("DE89 3704 0044 0532 0130 01")
+    assert luhn_valid("4111-1111-1111-1111")
+    assert not luhn_valid("1234")
+
+
+def test_documents_are_redacted_by_key_path_and_pattern() -> None:
+    document = {
+        "debtor": {"name": "Anna Müller", "address": {"street": "Hauptstr. 1", "zip": 10115}},
+        "amount": 12.5,
+        "active": True,
+        "phone": None,
+        "notes": [{"text": "free text", "by": "agent-7"}],
+        "comment": "Anna Müller promised to pay; mail anna@example.com",
+        "contacts": {"anna@example.com": {"primary": True}},
+    }
+    out = REDACTOR.redact_json(document)
+    token = REDACTOR.token
+    assert out["debtor"] == {
+        "name": token("Anna Müller"),
+        "address": {"street": token("Hauptstr. 1"), "zip": token(10115)},
+    }
+    assert (out["amount"], out["active"], out["phone"]) == (12.5, True, None)
+    assert out["notes"] == [{"text": token("free text"), "by": "agent-7"}]
+    assert out["comment"] == (
+        f"{token('Anna Müller')} promised to pay; mail {token('anna@example.com')}"
+    )
+    assert list(out["contacts"]) == [token("anna@example.com")]
+
+
+SENSITIVE = [
+    ("Authorization", True), ("cookie", True), ("Set-Cookie", True), ("X-Api-Key", True),
+    ("X-Session-Token", True), ("Proxy-Authorization", True), ("content-type", False),
+    ("accept", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "sensitive"), SENSITIVE)
+def test_sensitive_headers(name: str, sensitive: bool) -> None:
+    value = "Bearer abc.def" if sensitive else "application/json"
+    (redacted,) = REDACTOR.redact_headers(((name, value),))
+    assert (redacted[1] != value) is sensitive
+
+
+def test_headers_keep_order_and_repetition() -> None:
+    headers = (("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Accept", "text/html"))
+    redacted = REDACTOR.redact_headers(headers)
+    assert [name for name, _ in redacted] == ["Set-Cookie", "Set-Cookie", "Accept"]
+    assert redacted[2] == ("Accept", "text/html")
+
+
+TARGETS = [
+    ("personal query key", "/api/debtor.php?id=7&email=anna%40example.com", "email"),
+    ("pattern in query value", "/search?q=anna%40example.com", "q"),
+    ("pattern in path", "/v2/by-email/anna@example.com/cases", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("target", "param"), [case[1:] for case in TARGETS], ids=[case[0] for case in TARGETS]
+)
+def test_targets_lose_their_personal_parts(target: str, param: str | None) -> None:
+    redacted = REDACTOR.redact_target(target)
+    assert "anna" not in redacted
+    assert REDACTOR.token("anna@example.com") in redacted
+    if param is not None:
+        assert f"{param}=pii:" in redacted
+    assert redacted.startswith(target.split("?")[0].split("/anna")[0])
+
+
+def test_equal_values_keep_equal_tokens_across_sides() -> None:
+    difference = Difference("$.debtor.email", "changed", "a@example.com", "b@example.com")
+    redacted = REDACTOR.redact_difference(difference)
+    assert redacted.primary == REDACTOR.token("a@example.com")
+    assert redacted.candidate == REDACTOR.token("b@example.com")
+    unchanged_value = Difference(
+        "$.debtor", "changed", {"email": "a@example.com"}, {"email": "a@example.com", "x": 1}
+    )
+    both = REDACTOR.redact_difference(unchanged_value)
+    assert both.primary["email"] == both.candidate["email"]
+
+
+def test_difference_values_under_personal_paths_are_tokens() -> None:
+    difference = Difference("$.debtor.address", "removed", {"street": "Hauptstr. 1", "no": 3}, None)
+    redacted = REDACTOR.redact_difference(difference)
+    assert redacted.primary == {"street": REDACTOR.token("Hauptstr. 1"), "no": REDACTOR.token(3)}
+    assert redacted.candidate is None
+
+
+def test_header_differences_are_tokenised() -> None:
+    difference = Difference("headers.set-cookie", "changed", "sid=1", "sid=2")
+    redacted = REDACTOR.redact_difference(difference)
+    assert (redacted.primary, redacted.candidate) == (
+        REDACTOR.token("sid=1"),
+        REDACTOR.token("sid=2"),
+    )
+
+
+def test_exchanges_are_redacted_whole() -> None:
+    exchange = Exchange(
+        route="debtor",
+        method="GET",
+        target="/api/debtor.php?email=anna%40example.com",
+        safety="safe",
+        outcome=Different(
+            (Difference("$.name", "changed", "Anna", "Anne"),),
+            noise=(Difference("$.note", "changed", "mail anna@example.com", "x"),),
+        ),
+    )
+    text = REDACTOR.redact_exchange(exchange).to_json().decode()
+    for secret in ("anna", "Anna", "Anne"):
+        assert secret not in text
+
+
+def test_detectors_can_be_switched_off() -> None:
+    only_email = Redactor(Redaction(secret=SECRET, detect=("email",)))
+    assert only_email.redact_text("call +49 30 1234567") == "call +49 30 1234567"
+
+
+# -- property: the redacted output never holds what was classified as personal ---------------------
+
+names = st.text(st.characters(categories=("L",)), min_size=3, max_size=12)
+emails = st.builds(
+    "{}@{}.{}".format,
+    st.text("abcdefghij._", min_size=1, max_size=8).filter(lambda s: s[0] not in "._"),
+    st.text("abcdefghij", min_size=1, max_size=8),
+    st.sampled_from(["com", "de", "org"]),
+)
+ibans = st.sampled_from(
+    ["DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606"]
+)
+cards = st.sampled_from(["4111111111111111", "5500 0000 0000 0004", "3400-000000-00009"])
+phones = st.sampled_from(["+49 30 1234567", "030 12345678", "+33 1 23 45 67 89"])
+filler = st.text(st.characters(categories=("L", "Zs", "P")), max_size=10)
+free_text = st.lists(st.one_of(filler, emails, ibans, cards, phones), max_size=4).map(" ".join)
+leaves = st.one_of(st.none(), st.booleans(), st.integers(), free_text)
+documents = st.recursive(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": names,
+            "email": emails,
+            "iban": ibans,
+            "note": free_text,
+            "amount": st.integers(),
+        },
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["debtor", "items", "meta", "address", "comment"]),
+            inner | leaves,
+            max_size=3,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in (key, *_strings(item))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [str(value)] if value is not None and not isinstance(value, bool) else []
+
+
+@settings(deadline=None, max_examples=300)
+@given(documents)
+def test_redacted_output_never_contains_a_personal_string(document: Any) -> None:
+    personal = REDACTOR.personal_strings(document)
+    redacted = REDACTOR.redact_json(document)
+    # Tokens are opaque digests; outside them no personal string may survive.
+    remaining = [TOKEN.sub("\0", text) for text in _strings(redacted)]
+    for value in personal:
+        if len(value) >= 3:
+            assert not any(value in text for text in remaining), (value, redacted)
+    assert json.loads(json.dumps(redacted)) == redacted
