@@ -19,6 +19,7 @@ import asyncio
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -193,10 +194,10 @@ def _up(args: argparse.Namespace) -> int:
 def _schema_sql(args: argparse.Namespace) -> int:
     zone = _zone(args)
     tables = monolith_schema.tables(zone) if args.side == "monolith" else services_schema.tables()
-    dialect = {"mariadb": mysql.dialect(), "postgresql": postgresql.dialect(),
-               "sqlite": sqlite.dialect()}[args.dialect]  # fmt: skip
-    if args.dialect == "mariadb":
-        dialect.is_mariadb = True
+    dialects: dict[str, Callable[[], sa.Dialect]] = {
+        "mariadb": mysql.dialect, "postgresql": postgresql.dialect, "sqlite": sqlite.dialect,
+    }  # fmt: skip
+    dialect = dialects[args.dialect]()
     for table in tables.metadata.sorted_tables:
         print(f"{str(CreateTable(table).compile(dialect=dialect)).strip()};\n")
         for index in sorted(table.indexes, key=lambda i: i.name or ""):

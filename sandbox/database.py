@@ -41,7 +41,8 @@ class LocalDateTime(sa.TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=self.zone).astimezone(UTC)
+        wall: datetime = value
+        return wall.replace(tzinfo=self.zone).astimezone(UTC)
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -59,9 +60,10 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        stored: datetime = value
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)
 
 
 class Amount(sa.TypeDecorator[Decimal]):

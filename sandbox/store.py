@@ -75,6 +75,13 @@ class Dataset:
     notes: Sequence[Note] = ()
 
 
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT just generated."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def _select(table: sa.Table) -> sa.Select[Any]:
     """SELECT every column labelled by its key, so rows read the same on both schemas."""
     return sa.select(*(c.label(c.key) for c in table.c))
@@ -270,7 +277,7 @@ class Store:
             paid = self._paid(conn, a.c.debt_id.in_([x.id for x in debts]) if debts else sa.false())
             owed = [domain.figures(x, paid[x.id], rounding) for x in debts]
             plan = domain.allocate(amount, owed)
-            values = {
+            values: dict[str, Any] = {
                 "client_id": debtor.client_id,
                 "debtor_id": debtor_id,
                 "amount": amount,
@@ -280,16 +287,16 @@ class Store:
                 "reference": reference,
                 "created_at": now,
             }
-            payment_id = conn.execute(p.insert().values(**values)).inserted_primary_key[0]
+            payment_id = _new_id(conn.execute(p.insert().values(**values)))
             allocations = []
             for debt_id, share in plan.parts:
-                alloc = {
+                alloc: dict[str, Any] = {
                     "client_id": debtor.client_id,
                     "payment_id": payment_id,
                     "debt_id": debt_id,
                     "amount": share,
                 }
-                alloc_id = conn.execute(a.insert().values(**alloc)).inserted_primary_key[0]
+                alloc_id = _new_id(conn.execute(a.insert().values(**alloc)))
                 allocations.append(Allocation(id=alloc_id, **alloc))
             if plan.settled:
                 conn.execute(
@@ -301,10 +308,15 @@ class Store:
 
     def add_note(self, debtor_id: int, author: str, body: str, now: datetime) -> Note:
         debtor = self.debtor(debtor_id)
-        values = {"client_id": debtor.client_id, "debtor_id": debtor_id, "created_at": now,
-                  "author": author, "body": body}  # fmt: skip
+        values: dict[str, Any] = {
+            "client_id": debtor.client_id,
+            "debtor_id": debtor_id,
+            "created_at": now,
+            "author": author,
+            "body": body,
+        }
         with self.engine.begin() as conn:
-            note_id = conn.execute(self.t.note.insert().values(**values)).inserted_primary_key[0]
+            note_id = _new_id(conn.execute(self.t.note.insert().values(**values)))
         return Note(id=note_id, **values)
 
     def change_status(

@@ -9,6 +9,7 @@ are TINYINT(1); no foreign keys (the PHP code kept integrity itself).
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -28,7 +29,7 @@ DEBTOR_KIND_CODES = (("person", "P"), ("business", "B"))
 JOB_STATUS_CODES = (("queued", 0), ("running", 1), ("done", 2), ("failed", 9))
 
 # `mysql_` options apply to MariaDB too (SQLAlchemy talks to MariaDB through its MySQL dialect).
-MARIADB_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+MARIADB_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def tables(zone: ZoneInfo) -> Tables:

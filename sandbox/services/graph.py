@@ -17,7 +17,6 @@ from typing import Any
 
 from graphql import (
     GraphQLError,
-    GraphQLResolveInfo,
     GraphQLSchema,
     build_schema,
     execute_sync,
@@ -248,7 +247,7 @@ class Graph:
 
     def account(self, a: Account) -> dict[str, Any]:
         d = a.debtor
-        lazy: Callable[[Callable[[], Any]], Callable[[GraphQLResolveInfo], Any]]
+        lazy: Callable[[Callable[[], Any]], Callable[[Any], Any]]
         lazy = lambda load: lambda _info: load()  # noqa: E731 - nested fields load on demand
         return {
             "id": d.id, "tenantId": d.client_id, "kind": d.kind, "firstName": d.first_name,
@@ -345,12 +344,11 @@ class Graph:
         if cached is not None:
             return cached
         try:
-            document: DocumentNode | None = parse(query)
+            parsed = parse(query)
         except GraphQLError as exc:
             return None, [dict(exc.formatted)]
-        problems = [dict(e.formatted) for e in validate(self.schema, document)]
-        if problems:
-            document = None
+        problems = [dict(e.formatted) for e in validate(self.schema, parsed)]
+        document = None if problems else parsed
         if len(self._documents) >= 512:  # bounded: drop everything rather than track recency
             self._documents.clear()
         self._documents[query] = (document, problems)
