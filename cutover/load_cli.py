@@ -91,7 +91,10 @@ def _finish(config: CutoverConfig, outcome: Outcome, title: str) -> None:
                 f"{ratio.estimate:.3f} [{ratio.lower:.3f}, {ratio.upper:.3f}]" if ratio else "",
             )
     stdout.print(table)
-    for problem in verdict.problems:
+    problems = dict.fromkeys(
+        [*verdict.problems, *(p for e in verdict.endpoints for p in e.problems)]
+    )
+    for problem in problems:
         stdout.print(Text(f"- {problem}"), highlight=False)
     stdout.print(Text(verdict.headline(), style=STYLES.get(verdict.outcome, "bold magenta")))
     for kind, path in paths.items():

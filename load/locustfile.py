@@ -55,6 +55,7 @@ class Recorder:
         self.t0: float | None = None
         self.cpu0 = 0.0
         self.wall0 = 0.0
+        self.stopped: float | None = None
 
     def start(self) -> None:
         if self.t0 is None:
@@ -92,7 +93,15 @@ class Recorder:
         return samplefile.encode(chunk, {"cpu_percent": self.cpu_percent(), "wall_s": self.wall()})
 
     def wall(self) -> float:
-        return time.monotonic() - self.wall0 if self.t0 is not None else 0.0
+        """Seconds from the start until the load stopped being offered (or until now)."""
+        if self.t0 is None:
+            return 0.0
+        return (self.stopped or time.monotonic()) - self.wall0
+
+    def stop(self) -> None:
+        # test_stopping: the users stop here; requests in flight may still finish afterwards.
+        if self.t0 is not None and self.stopped is None:
+            self.stopped = time.monotonic()
 
 
 recorder = Recorder()
@@ -128,6 +137,10 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     recorder.start()
     if not isinstance(environment.runner, WorkerRunner):
         environment.runner.greenlet.spawn(_abort_watch, environment)
+
+
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    recorder.stop()
 
 
 def _abort_watch(environment: Any) -> None:
@@ -200,6 +213,7 @@ def _listen(hook: str, listener: Any) -> None:
 _listen("init_command_line_parser", _options)
 _listen("init", _on_init)
 _listen("test_start", _on_test_start)
+_listen("test_stopping", _on_test_stopping)
 _listen("report_to_master", _on_report)
 _listen("worker_report", _on_worker_report)
 _listen("init", _keep_environment)

@@ -84,6 +84,11 @@ class Policy(Section):
     noise_floor: float = Field(
         default=0.04, ge=0, le=1, description="run-to-run spread of the same system (A/A)"
     )
+    min_pairs: int = Field(
+        default=2,
+        ge=1,
+        description="pairs needed before a relative gate may say NO-GO (fewer: INCONCLUSIVE)",
+    )
     seed: int = 0
 
 

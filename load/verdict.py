@@ -8,6 +8,8 @@ worst outcome wins, and the overall verdict is the worst endpoint:
                   was saturated, the primary aborted, or too few samples for a percentile
     NO-GO         an absolute gate is breached on the candidate (or the candidate aborted on its
                   error rate), or a relative gate's confidence bound lies entirely beyond the budget
+                  over at least `policy.min_pairs` pairs (a regression seen in fewer pairs is
+                  INCONCLUSIVE: one pair cannot separate it from run-to-run noise)
     INCONCLUSIVE  a relative gate's interval straddles the budget: measure more pairs
     GO            every absolute gate holds and every relative interval lies within the budget
 
@@ -190,7 +192,7 @@ def _run_problems(
         if share < policy.min_rate_share:
             found.invalid.append(
                 f"{where} achieved {run.achieved_rps:.1f} requests/s of the {facts.offered_rps:g} "
-                f"offered ({share:.0%} < {policy.min_rate_share:.0%}) in a steady window of "
+                f"offered ({share:.1%} < {policy.min_rate_share:.1%}) in a steady window of "
                 f"{run.steady_s:.1f} s: the run was too short, the target could not keep the pace, "
                 "or the generator ran out of users; lengthen the run or add users"
             )
@@ -242,7 +244,8 @@ def _endpoint(
                     )
                 )
     outcome = Outcome.INVALID if problems else worst([c.outcome for c in checks])
-    arms = {"candidate": _summary(candidate, cand_pool)}
+    judged = candidate[0].facts.arm if candidate else "candidate"
+    arms = {judged: _summary(candidate, cand_pool)}
     if compared:
         arms["primary"] = _summary(primary, prim_pool)
     return EndpointVerdict(
@@ -382,6 +385,12 @@ def _relative(
     )
     if gate.holds(near):
         outcome, verdict = Outcome.GO, f"within the budget of {gate.threshold:g}x"
+    elif not gate.holds(far) and pairs < policy.min_pairs:
+        outcome = Outcome.INCONCLUSIVE
+        verdict = (
+            f"beyond the budget of {gate.threshold:g}x, but {pairs} pair{'s' if pairs != 1 else ''}"
+            f" cannot tell a regression from run-to-run noise: run at least {policy.min_pairs}"
+        )
     elif not gate.holds(far):
         outcome, verdict = Outcome.NO_GO, f"beyond the budget of {gate.threshold:g}x"
     else:

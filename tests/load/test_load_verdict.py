@@ -180,3 +180,12 @@ def test_verdict_serialises_to_json() -> None:
     verdict = evaluate(GATES, *pairs(1), POLICY)
     again = type(verdict).model_validate_json(verdict.model_dump_json())
     assert again == verdict
+
+
+def test_a_relative_breach_in_one_pair_is_inconclusive_not_no_go() -> None:
+    verdict = evaluate(GATES, *pairs(1, scale={"debtor": 1.6}), POLICY)
+    assert verdict.outcome == Outcome.INCONCLUSIVE
+    check = next(e for e in verdict.endpoints if e.endpoint == "debtor").checks[2]
+    assert "cannot tell a regression from run-to-run noise" in check.reason
+    strict = POLICY.model_copy(update={"min_pairs": 1})
+    assert evaluate(GATES, *pairs(1, scale={"debtor": 1.6}), strict).outcome == Outcome.NO_GO

@@ -1,0 +1,124 @@
+"""Verdict outputs: Markdown table, self-contained HTML with inline SVG, Allure results, samples
+file round trip, ABBA order, and the plan's safety refusals."""
+
+from __future__ import annotations
+
+import json
+import random
+from array import array
+from pathlib import Path
+
+import pytest
+
+from load import samplefile
+from load.campaign import arm_sequence
+from load.charts import distribution_svg
+from load.errors import PlanError
+from load.plan import TenantData, plan_run
+from load.report import allure_results, markdown, write
+from load.runs import RawRun, RawSeries, RunFacts, steady
+from load.settings import GateSet, LoadSettings, Policy
+from load.verdict import evaluate
+
+SETTINGS = LoadSettings.model_validate(
+    {
+        "environments": {"sandbox": {"max_rps": 100, "test_clients": [3]}},
+        "profiles": {"p": {"tenant": 3, "rate": 50, "duration_s": 10, "warmup_s": 2}},
+    }
+)
+
+
+def raw(arm: str, order: int, scale: float = 1.0, seed: int = 0) -> RawRun:
+    rng = random.Random(seed)
+    series = {}
+    for route in ("GET /a", "GET /b"):
+        n = 2000
+        series[route] = RawSeries(
+            array("d", (i * 10 / n for i in range(n))),
+            array("d", (rng.lognormvariate(2, 0.3) * scale for _ in range(n))),
+            array("B", (1 for _ in range(n))),
+        )
+    facts = RunFacts(arm=arm, label=f"{arm[0]}{order}", offered_rps=400, duration_s=10)  # type: ignore[arg-type]
+    return RawRun(facts, series)
+
+
+def test_samples_file_round_trips_and_concatenates() -> None:
+    run = raw("primary", 0)
+    blob = samplefile.encode(run.series, {"cpu_percent": 12.5})
+    series, facts = samplefile.decode(blob + blob)
+    assert facts == {"cpu_percent": 12.5}
+    assert len(series["GET /a"]) == 4000
+    assert list(series["GET /b"].latency_ms[:2000]) == list(run.series["GET /b"].latency_ms)
+    with pytest.raises(ValueError, match="not a cutover samples file"):
+        samplefile.decode(b"garbage")
+    with pytest.raises(ValueError, match="truncated"):
+        samplefile.decode(blob[:-10])
+
+
+def test_steady_drops_the_warm_up_and_maps_routes() -> None:
+    result = steady(raw("primary", 0), 2.0, {"GET /a": "alpha"})
+    assert set(result.endpoints) == {"alpha", "GET /b"}
+    assert result.endpoints["alpha"].requests == 1600
+    assert result.steady_s == 8.0
+    assert result.routes["alpha"] == "GET /a"
+    assert result.endpoints["alpha"].ordered_ms == sorted(result.endpoints["alpha"].ordered_ms)
+
+
+def _verdict():  # type: ignore[no-untyped-def]
+    gates = GateSet.model_validate({"each": ["p95 < 50ms", "p95 <= 1.10x primary"]})
+    primary = [steady(raw("primary", 2 * i, seed=i), 2.0, {}) for i in range(2)]
+    candidate = [steady(raw("candidate", 2 * i + 1, 1.5, i + 9), 2.0, {}) for i in range(2)]
+    return evaluate(gates, primary, candidate, Policy(resamples=200)), primary, candidate
+
+
+def test_markdown_html_and_allure(tmp_path: Path) -> None:
+    verdict, primary, candidate = _verdict()
+    text = markdown(verdict, "demo")
+    assert text.startswith("# Load verdict: NO-GO (demo)")
+    assert text.count("\n| GET /a |") == 2
+    paths = write(verdict, tmp_path, "demo", primary, candidate, allure_dir=tmp_path / "allure")
+    page = paths["html"].read_text()
+    assert page.count("<svg") == 2
+    assert "<script" not in page
+    assert "src=" not in page
+    assert json.loads(paths["json"].read_text())["exit_code"] == 10
+    results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
+    assert len(results) == 4
+    assert sorted(r["status"] for r in results) == ["failed", "failed", "passed", "passed"]
+    assert all(any(lab["value"] == "go-no-go" for lab in r["labels"]) for r in results)
+    attachment = results[0]["attachments"][0]["source"]
+    assert (tmp_path / "allure" / attachment).exists()
+
+
+def test_allure_status_mapping(tmp_path: Path) -> None:
+    verdict, _, _ = _verdict()
+    assert allure_results(verdict, tmp_path, "x")
+
+
+def test_chart_without_samples_says_so() -> None:
+    assert "no samples" in distribution_svg("x", {"primary": []})
+
+
+@pytest.mark.parametrize(
+    ("pairs", "order", "expected"),
+    [
+        (2, "abba", ["primary", "candidate", "candidate", "primary"]),
+        (2, "abab", ["primary", "candidate", "primary", "candidate"]),
+        (1, "abba", ["primary", "candidate"]),
+    ],
+)
+def test_arm_sequence(pairs: int, order: str, expected: list[str]) -> None:
+    assert arm_sequence(pairs, order) == expected
+
+
+def test_plan_refuses_a_rate_above_the_cap_and_a_non_test_tenant() -> None:
+    profile = SETTINGS.profiles["p"]
+    tenant = TenantData(client=3, debtors=(1, 2))
+    plan = plan_run(SETTINGS, profile, arm="primary", host="http://x", tenant=tenant, label="A1")
+    assert plan.user_rate == 5.0
+    hot = profile.model_copy(update={"rate": 101.0})
+    with pytest.raises(PlanError, match="capped at 100 requests/s"):
+        plan_run(SETTINGS, hot, arm="primary", host="http://x", tenant=tenant, label="A1")
+    stranger = TenantData(client=1, debtors=(1,))
+    with pytest.raises(PlanError, match="not a declared test tenant"):
+        plan_run(SETTINGS, profile, arm="primary", host="http://x", tenant=stranger, label="A1")
