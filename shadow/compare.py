@@ -105,6 +105,7 @@ class Comparator:
 
 
 _UNSET: Final = object()
+_TOO_DEEP: Final = Skipped("too_large", "the document is nested too deeply to compare")
 
 
 @dataclass(slots=True)
@@ -165,7 +166,10 @@ def _primary_canonical(compiled: CompiledRoute, primary: _Primary, *, precise: b
         except DecodeError as exc:
             primary.canonical = Skipped("unsupported_content", f"primary: {exc}")
         else:
-            primary.canonical = compiled.normalizer.normalize(value)
+            try:
+                primary.canonical = compiled.normalizer.normalize(value)
+            except RecursionError:
+                primary.canonical = _TOO_DEEP
         primary.precise = precise
     return primary.canonical
 
@@ -189,7 +193,7 @@ def _compare_body(
         if isinstance(canonical, Skipped):
             return canonical
         found = _compare_json(compiled, primary, canonical, raw, other, precise=precise)
-        if isinstance(found, CandidateFailed):
+        if isinstance(found, CandidateFailed | Skipped):
             return found
         differences.extend(found)
     elif primary.kind == "text":
@@ -209,7 +213,7 @@ def _compare_json(
     other: Response,
     *,
     precise: bool,
-) -> list[Difference] | CandidateFailed:
+) -> list[Difference] | CandidateFailed | Skipped:
     content_type = other.header("content-type")
     if _classify_body(raw, content_type) != "json" and not codec.looks_like_json(raw):
         kind = codec.media_type(content_type) or "no Content-Type"
@@ -222,11 +226,14 @@ def _compare_json(
         value = compiled.normalizer.reshape(parsed, "candidate")
     except DecodeError as exc:
         return CandidateFailed("error", str(exc))
-    canonical = compiled.normalizer.normalize(value)
     check_bools = primary.has_bools or any(token in raw for token in _BOOL_TOKENS)
-    if same(expected, canonical, check_bools=check_bools):
-        return []
-    return compiled.explainer.explain(expected, canonical)
+    try:
+        canonical = compiled.normalizer.normalize(value)
+        if same(expected, canonical, check_bools=check_bools):
+            return []
+        return compiled.explainer.explain(expected, canonical)
+    except RecursionError:
+        return _TOO_DEEP
 
 
 def _header_differences(

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 from shadow import jsonpath
 from shadow.diff import Difference
-from shadow.exchange import Different, Exchange, NoiseOnly
+from shadow.exchange import CandidateFailed, Different, Exchange, NoiseOnly, Skipped
 from shadow.jsonpath import PatternSegment
 from shadow.message import Headers
 from shadow.rules import Redaction
@@ -299,6 +299,9 @@ class Redactor:
                 differences=tuple(self.redact_difference(d) for d in outcome.differences),
                 noise=tuple(self.redact_difference(d) for d in outcome.noise),
             )
+        elif isinstance(outcome, Skipped | CandidateFailed):
+            # Details quote the request or the answer (a parameter that would not convert).
+            outcome = replace(outcome, detail=self.redact_text(outcome.detail))
         elif isinstance(outcome, NoiseOnly):
             outcome = replace(
                 outcome, noise=tuple(self.redact_difference(d) for d in outcome.noise)

@@ -407,3 +407,33 @@ def test_permuting_a_keyed_array_changes_nothing(pair: tuple[list[Any], list[Any
     original, permuted = pair
     outcome = COMPARATOR.compare("debtor", body({"debts": original}), body({"debts": permuted}))
     assert outcome == Equal()
+
+
+def test_deeply_nested_documents_are_compared() -> None:
+    deep = b"[" * 900 + b"1" + b"]" * 900
+    outcome = COMPARATOR.compare(
+        "debtor", Response.of(200, deep, JSON), Response.of(200, deep.replace(b"1", b"2"), JSON)
+    )
+    assert kinds(outcome) == [("$" + "[0]" * 900, "changed")]
+
+
+def test_documents_too_deep_to_parse_are_skipped() -> None:
+    deep = b"[" * 1500 + b"]" * 1500
+    outcome = COMPARATOR.compare("debtor", Response.of(200, deep, JSON), body([]))
+    assert isinstance(outcome, Skipped)
+    assert "recursion" in outcome.detail
+
+
+def test_running_out_of_stack_while_explaining_is_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    comparator = Comparator(CONFIG)
+
+    def overflow(primary: Any, candidate: Any) -> Any:
+        raise RecursionError
+
+    monkeypatch.setattr(
+        comparator.route("debtor"),
+        "explainer",
+        type("E", (), {"explain": staticmethod(overflow)})(),
+    )
+    outcome = comparator.compare("debtor", body({"a": 1}), body({"a": 2}))
+    assert outcome == Skipped("too_large", "the document is nested too deeply to compare")

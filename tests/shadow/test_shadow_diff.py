@@ -192,3 +192,16 @@ def test_paths_name_exactly_the_changed_fields(left: dict[str, Any], data: st.Da
         right[key] = ["changed"]
     found = Explainer().explain(left, right)
     assert {d.path for d in found} == {Explainer().explain({k: 0}, {k: 1})[0].path for k in changed}
+
+
+def test_very_deep_documents_are_compared_without_a_stack_overflow() -> None:
+    from shadow.diff import same_bools
+
+    def nested(leaf: Any) -> Any:
+        value = leaf
+        for _ in range(5000):
+            value = [value]
+        return value
+
+    assert not same_bools(nested(True), nested(1))
+    assert same_bools(nested(True), nested(True))

@@ -247,3 +247,14 @@ def test_redacted_output_never_contains_a_personal_string(document: Any) -> None
         if len(value) >= 3:
             assert not any(value in text for text in remaining), (value, redacted)
     assert json.loads(json.dumps(redacted)) == redacted
+
+
+def test_outcome_details_are_redacted() -> None:
+    from shadow import CandidateFailed, Skipped
+
+    for outcome in (
+        Skipped("untranslatable", "the value 'anna@example.com' cannot be read as int"),
+        CandidateFailed("error", "no account for anna@example.com"),
+    ):
+        exchange = Exchange(route="r", method="GET", target="/", safety="safe", outcome=outcome)
+        assert "anna" not in REDACTOR.redact_exchange(exchange).to_json().decode()
