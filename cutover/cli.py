@@ -20,6 +20,7 @@ from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
 from cutover.load_cli import load_app
 from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
+from cutover.shadow_cli import replay_command, shadow_command
 from cutover.tenants_cli import tenants_app
 from cutover.views import command_overview, config_summary
 
@@ -41,6 +42,8 @@ sandbox_app = typer.Typer(
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(load_app, name="load")
 app.add_typer(tenants_app, name="tenants")
+app.command("shadow")(shadow_command)
+app.command("replay")(replay_command)
 
 stdout = Console()
 stderr = Console(stderr=True)

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from fixtures.settings import TenantSettings
 from load.settings import LoadSettings
 from shadow.rules import ComparisonConfig
+from shadow.settings import ProxySettings
 
 
 class Section(BaseModel):
@@ -107,9 +108,10 @@ class Databases(Section):
     services: DatabaseUrl = Field(description="The new services' database (PostgreSQL)")
 
 
-class ShadowConfig(ComparisonConfig):
-    """Shadow verification: the comparison rules (routes, noise, redaction; see `shadow.rules`)
-    plus what is mirrored and where outcomes are stored."""
+class ShadowConfig(ComparisonConfig, ProxySettings):
+    """Shadow verification: the comparison rules (routes, noise, redaction; see `shadow.rules`),
+    the proxy's mirroring settings (`shadow.settings.ProxySettings`), and where outcomes are
+    stored."""
 
     model_config = Section.model_config
 
@@ -120,6 +122,9 @@ class ShadowConfig(ComparisonConfig):
     store: DatabaseUrl = Field(
         default="sqlite:///reports/shadow.sqlite",
         description="Where exchanges are stored (SQLite file or PostgreSQL)",
+    )
+    record_file: ConfigPath | None = Field(
+        default=None, description="Append mirrored requests (redacted JSON lines) to this file"
     )
 
 

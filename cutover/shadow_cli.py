@@ -1,0 +1,241 @@
+"""`cutover shadow` and `cutover replay`: the shadow proxy's launcher and the replay command.
+
+The composition root for the shadow area: it loads the configuration, turns it into the plain
+`shadow.settings.Mirroring` the adapters take (targets, store, kill switch, comparison rules, the
+test-tenant registry of `fixtures`), and starts mitmproxy in process (`DumpMaster`) with the
+`shadow.addon.ShadowAddon`, with its own logging (one line per event, no per-flow output) and
+SIGINT/SIGTERM handling. `cutover/shadow_entry.py` gives mitmdump the same addon.
+Exit codes: 0 done, 1 the proxy or replay failed, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from cutover.config import CutoverConfig, TenantsConfig
+from cutover.configfile import ConfigError, load_config
+from fixtures.lookup import TestTenantLookup
+from fixtures.settings import TenantSettings
+from shadow.errors import ShadowError
+from shadow.recording import RecordingError, read
+from shadow.settings import Mirroring, ProxySettings, Target
+from shadow.status import per_route
+from shadow.verifier import Verifier
+
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+log = logging.getLogger("cutover.shadow")
+stdout = Console()
+stderr = Console(stderr=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
+
+
+def _lookup(urls: Sequence[str], settings: TenantSettings) -> Callable[[str], bool]:
+    return TestTenantLookup(list(urls), settings).is_test_tenant
+
+
+def mirroring_of(config: CutoverConfig, **proxy_overrides: Any) -> Mirroring:
+    """The shadow adapters' settings, from a loaded configuration.
+
+    Raises `ShadowError` when the rules cannot be used (e.g. no redaction secret: nothing may be
+    stored with raw personal data).
+    """
+    shadow = config.shadow
+    Verifier(shadow)  # refuses a configuration that would store unredacted data
+    proxy = ProxySettings.model_validate(
+        {name: getattr(shadow, name) for name in ProxySettings.model_fields} | proxy_overrides
+    )
+    targets = config.targets
+    tenants: TenantsConfig = config.tenants
+    registry = functools.partial(
+        _lookup, (config.databases.monolith, config.databases.services), tenants
+    )
+    return Mirroring(
+        comparison=shadow,
+        proxy=proxy,
+        primary=Target(targets.primary.url, targets.primary.timeout_s),
+        candidate=Target(targets.candidate.url, targets.candidate.timeout_s),
+        secondary=(
+            Target(targets.secondary.url, targets.secondary.timeout_s)
+            if targets.secondary is not None
+            else None
+        ),
+        store_url=shadow.store,
+        enabled=shadow.enabled,
+        kill_switch_file=shadow.kill_switch_file,
+        record_file=shadow.record_file,
+        tenant_registry=registry,
+    )
+
+
+def mirroring_from_file(path: str) -> Mirroring:
+    """For the mitmdump entry script: load `path`; raise ValueError with a readable message."""
+    try:
+        return mirroring_of(load_config(Path(path), os.environ))
+    except ConfigError as exc:
+        raise ValueError(f"Invalid configuration. {exc}") from None
+    except ShadowError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _load(path: Path, **overrides: Any) -> tuple[CutoverConfig, Mirroring]:
+    try:
+        config = load_config(path, os.environ)
+        return config, mirroring_of(config, **overrides)
+    except ConfigError as exc:
+        stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), str(exc)))
+    except ShadowError as exc:
+        stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), f"{path}: {exc}"))
+    raise typer.Exit(EXIT_BAD_CONFIG)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """One readable line per event; mitmproxy's per-connection chatter stays below WARNING."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    for name in ("shadow", "cutover"):
+        logging.getLogger(name).setLevel(level)
+
+
+class _Announce:
+    """Says where the proxy listens once mitmproxy's servers are up."""
+
+    def __init__(self, mirroring: Mirroring) -> None:
+        self.mirroring = mirroring
+
+    def running(self) -> None:
+        from mitmproxy import ctx
+
+        server = ctx.master.addons.get("proxyserver")  # type: ignore[no-untyped-call]
+        for host, port, *_ in server.listen_addrs():
+            log.info(
+                "cutover shadow: listening on http://%s:%d (primary %s, candidate %s)",
+                host,
+                port,
+                self.mirroring.primary.url,
+                self.mirroring.candidate.url,
+            )
+
+
+async def serve(mirroring: Mirroring) -> None:
+    """Run the proxy until SIGINT/SIGTERM."""
+    from mitmproxy.options import Options
+    from mitmproxy.tools.dump import DumpMaster
+
+    from shadow.addon import ShadowAddon
+
+    proxy = mirroring.proxy
+    options = Options(
+        mode=[f"reverse:{mirroring.primary.url}"],
+        listen_host=proxy.listen_host,
+        listen_port=proxy.listen_port,
+    )
+    master = DumpMaster(options, with_termlog=False, with_dumper=False)
+    master.addons.add(ShadowAddon(mirroring), _Announce(mirroring))  # type: ignore[no-untyped-call]
+    options.update(  # type: ignore[no-untyped-call]
+        flow_detail=0, termlog_verbosity="warn", connection_strategy="lazy"
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, master.shutdown)
+    await master.run()
+
+
+def shadow_command(
+    config: ConfigOption = Path("cutover.yaml"),
+    port: Annotated[
+        int | None, typer.Option(help="Listen on this port instead of shadow.listen_port.")
+    ] = None,
+    status_port: Annotated[
+        int | None, typer.Option(help="Serve GET /status on this port (0: any free one).")
+    ] = None,
+) -> None:
+    """Run the shadow proxy: live traffic to the primary, mirrored to the candidate."""
+    overrides: dict[str, Any] = {}
+    if port is not None:
+        overrides["listen_port"] = port
+    if status_port is not None:
+        overrides["status_port"] = status_port
+    _, mirroring = _load(config, **overrides)
+    setup_logging()
+    try:
+        asyncio.run(serve(mirroring))
+    except SystemExit as exc:
+        if exc.code:
+            stderr.print(
+                "The shadow proxy could not start (the error is logged above): check that "
+                f"{mirroring.proxy.listen_host}:{mirroring.proxy.listen_port} is free."
+            )
+            raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def replay_command(
+    recording: Annotated[Path, typer.Argument(help="A recording (JSON lines) to replay.")],
+    config: ConfigOption = Path("cutover.yaml"),
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")] = 8,
+    rate: Annotated[
+        float, typer.Option(min=0.1, help="Requests per second (never above shadow.max_rps).")
+    ] = 50.0,
+) -> None:
+    """Replay a recording against the primary and the candidate, into the shadow store."""
+    from shadow.replay import replay
+
+    _, mirroring = _load(config)
+    if not recording.exists():
+        stderr.print(f"{recording}: no such recording. Record one with shadow.record_file.")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    try:
+        requests = list(read(recording))
+    except RecordingError as exc:
+        stderr.print(Text(str(exc)))
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    registry = mirroring.tenant_registry
+    lookup = registry() if registry is not None and mirroring.proxy.test_tenant_registry else None
+    declared = frozenset(mirroring.proxy.test_tenants)
+
+    def is_test_tenant(tenant: str) -> bool:
+        return tenant in declared or (lookup is not None and lookup(tenant))
+
+    progress = Progress(
+        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=stderr,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("replay", total=len(requests))
+        result = asyncio.run(
+            replay(
+                mirroring,
+                requests,
+                concurrency=concurrency,
+                rate=rate,
+                is_test_tenant=is_test_tenant,
+                on_done=lambda: progress.advance(task),
+            )
+        )
+    table = Table(title=f"replay of {recording}: {result.requests} requests, "
+                  f"{result.stored} exchanges stored")  # fmt: skip
+    table.add_column("route")
+    table.add_column("counts")
+    for route, names in per_route(result.counters).items():
+        table.add_row(route, ", ".join(f"{name}={n}" for name, n in names.items()))
+    stdout.print(table)

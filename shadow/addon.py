@@ -1,0 +1,219 @@
+"""The mitmproxy addon: capture each live exchange and hand it to the mirror pipeline.
+
+One class, `ShadowAddon`, with options prefixed `shadow_`. Its hooks are plain, synchronous and
+O(1): guard clauses, a snapshot of the request and the primary's response, one `put_nowait` on
+the pipeline's bounded queue. It never edits, delays or fails the live flow: the primary's
+response goes to the client exactly as it came, and every error of ours is swallowed and counted.
+
+Guards, in order (each counted as `dropped.<reason>` and sent to the pipeline once a second):
+no pipeline yet, kill switch (`shadow_enabled=false`, the switch file, the `shadow.kill`
+command), a replayed flow, a request that carries the marker header (a loop), an upgrade
+(websocket), a streamed body, a body over the size cap, a full queue.
+
+Used two ways:
+  * `mitmdump --mode reverse:URL -s cutover/shadow_entry.py --set shadow_config=cutover.yaml`:
+    the entry script builds the addon with a loader that reads the config (cutover's job);
+  * `cutover shadow --config cutover.yaml`: the launcher builds it with ready settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Final
+
+from mitmproxy import command, ctx, exceptions, http
+
+from shadow.mirror import ANY_ROUTE
+from shadow.pipeline import LiveJob, Pipeline, default_proxy_id
+from shadow.settings import Mirroring
+
+log = logging.getLogger("shadow.addon")
+
+SettingsLoader = Callable[[str], Mirroring]
+_Method = Callable[..., Any]
+_command: Callable[[str], Callable[[_Method], _Method]] = command.command
+_SWITCH_POLL_S: Final = 0.25
+_COUNTERS_EVERY_S: Final = 1.0
+
+
+class ShadowAddon:
+    """Mirror live traffic to the candidate through an off-loop pipeline."""
+
+    def __init__(
+        self,
+        mirroring: Mirroring | None = None,
+        *,
+        loader: SettingsLoader | None = None,
+    ) -> None:
+        self.mirroring = mirroring
+        self.loader = loader
+        self.pipeline: Pipeline | None = None
+        self._dropped: Counter[tuple[str, str]] = Counter()
+        self._counters_sent_at = 0.0
+        self._switch_checked_at = 0.0
+        self._switch_on = False
+        self._configured_path: str | None = None
+        self._running = False
+
+    # Lifecycle (always synchronous: mitmproxy calls these from sync contexts too).
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "shadow_config", str | None, None, "cutover configuration file (YAML) to mirror with."
+        )
+        loader.add_option(
+            "shadow_enabled", bool, True, "Mirror to the candidate; false stops at once."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "shadow_config" in updated:
+            path = ctx.options.shadow_config
+            if path and path != self._configured_path:
+                if self.loader is None:
+                    raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+                        "shadow_config needs the cutover entry script: run mitmdump with "
+                        "-s cutover/shadow_entry.py"
+                    )
+                try:
+                    mirroring = self.loader(path)
+                except Exception as exc:
+                    raise exceptions.OptionsError(str(exc)) from None  # type: ignore[no-untyped-call]
+                self._stop_pipeline()
+                self.mirroring = mirroring
+                self._configured_path = path
+                if self._running:
+                    self._start_pipeline()
+
+    def running(self) -> None:
+        # configure() is not called for addons added programmatically: derive state here too.
+        if self.mirroring is None and self.loader is not None:
+            self.configure({"shadow_config"})
+        self._running = True
+        self._start_pipeline()
+
+    def done(self) -> None:
+        self._send_counters(force=True)
+        self._stop_pipeline()
+        self._running = False
+
+    def _start_pipeline(self) -> None:
+        if self.pipeline is not None or self.mirroring is None:
+            return
+        # Under mitmdump the port comes from its own options, not from the config.
+        port = getattr(ctx.options, "listen_port", None) or self.mirroring.proxy.listen_port or None
+        proxy_id = self.mirroring.proxy.proxy_id or default_proxy_id(port)
+        self.pipeline = Pipeline(self.mirroring, proxy_id=proxy_id)
+        self.pipeline.start()
+        log.info("shadow: mirroring to %s", self.mirroring.candidate.url)
+
+    def _stop_pipeline(self) -> None:
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is not None:
+            pipeline.stop()
+
+    # Commands (mitmdump has no prompt: the status endpoint offers the same switch).
+
+    @_command("shadow.kill")
+    def kill(self) -> None:
+        """Stop all mirroring now (until shadow.resume)."""
+        if self.pipeline is not None:
+            self.pipeline.kill(True)
+        log.warning("shadow: mirroring stopped by command")
+
+    @_command("shadow.resume")
+    def resume(self) -> None:
+        """Resume mirroring after shadow.kill (the switch file and shadow_enabled still win)."""
+        if self.pipeline is not None:
+            self.pipeline.kill(False)
+
+    @_command("shadow.queue")
+    def queue_depth(self) -> int:
+        """Jobs waiting for the mirror."""
+        return self.pipeline.queue_depth() if self.pipeline is not None else 0
+
+    # Hooks.
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._capture(flow)
+        except Exception:  # never let the mirror touch the live flow
+            self._drop("internal_error")
+            log.exception("shadow: capturing a flow failed (the live response is unaffected)")
+        self._send_counters()
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if self.pipeline is not None and not flow.is_replay:
+            self._drop("primary_error")
+
+    def _capture(self, flow: http.HTTPFlow) -> None:
+        pipeline, mirroring = self.pipeline, self.mirroring
+        if pipeline is None or mirroring is None:
+            return
+        if self._killed(mirroring, pipeline):
+            self._drop("kill_switch")
+            return
+        if flow.is_replay:
+            return
+        request, response = flow.request, flow.response
+        if response is None:
+            return
+        if mirroring.proxy.marker_header in request.headers:
+            self._drop("loop")
+            return
+        if "upgrade" in request.headers or flow.websocket is not None:
+            self._drop("upgrade")
+            return
+        request_body, response_body = request.raw_content, response.raw_content
+        if request_body is None or response_body is None:
+            self._drop("streamed")
+            return
+        limit = mirroring.comparison.max_body_bytes
+        if len(request_body) > limit or len(response_body) > limit:
+            self._drop("too_large")
+            return
+        primary_ms = None
+        if response.timestamp_end is not None:
+            primary_ms = (response.timestamp_end - request.timestamp_start) * 1000
+        job: LiveJob = (
+            flow.id,
+            request.timestamp_start,
+            request.method,
+            request.path,
+            tuple(request.headers.items(multi=True)),  # type: ignore[no-untyped-call]
+            request_body,
+            response.status_code,
+            tuple(response.headers.items(multi=True)),  # type: ignore[no-untyped-call]
+            response_body,
+            primary_ms,
+        )
+        if not pipeline.offer(job):
+            self._drop("queue_full")
+
+    def _killed(self, mirroring: Mirroring, pipeline: Pipeline) -> bool:
+        if not mirroring.enabled or not ctx.options.shadow_enabled or pipeline.killed.is_set():
+            return True
+        switch = mirroring.kill_switch_file
+        if switch is None:
+            return False
+        now = time.monotonic()
+        if now - self._switch_checked_at >= _SWITCH_POLL_S:
+            self._switch_checked_at = now
+            self._switch_on = switch.exists()
+        return self._switch_on
+
+    def _drop(self, reason: str) -> None:
+        self._dropped[(ANY_ROUTE, f"dropped.{reason}")] += 1
+
+    def _send_counters(self, *, force: bool = False) -> None:
+        if not self._dropped or self.pipeline is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._counters_sent_at < _COUNTERS_EVERY_S:
+            return
+        self._counters_sent_at = now
+        # Sent as increments; when the queue is full they wait for the next try.
+        if self.pipeline.send_counters(dict(self._dropped)):
+            self._dropped.clear()

@@ -1,0 +1,460 @@
+"""The mirror pipeline: a worker process fed by a bounded queue, off the live path.
+
+The proxy (the addon) calls `Pipeline.offer(...)`, which is one `put_nowait` on a bounded
+`multiprocessing` queue (spawn): full means the job is dropped and counted, never waited for.
+Everything else happens in the worker process, so that its CPU (HTTP client, comparison, store)
+never competes with the proxy's event loop, which measured as the cheapest design (see
+`../shared/notes/mitmproxy.md`, section 2 b'):
+
+    queue ─► reader thread ─► local queue (size = concurrency) ─► N tasks: Mirror.handle
+                                                                     │ exchanges, counters
+                                  writer thread ◄─ batches every store_flush_s or batch_size
+                                  (store, recording, retention pruning)
+
+The kill switch is a shared event (set by the addon's command or `POST /kill`), the config flag,
+and the switch file, which the worker (and the addon) look at several times a second, so that
+mirroring stops within one second. The worker stops on `stop()`, and by itself when its parent
+disappears (a proxy killed with SIGKILL): it then writes its last batch and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.queues
+import multiprocessing.synchronize
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from shadow.client import Sender
+from shadow.exchange import Exchange
+from shadow.message import Request, Response
+from shadow.mirror import ANY_ROUTE, Counters, Job, Mirror
+from shadow.noise import NoiseTracker
+from shadow.recording import line_of
+from shadow.settings import Mirroring
+from shadow.status import StatusServer, per_route, summary_line
+from shadow.store import Batch, Store
+from shadow.verifier import Verifier
+
+log = logging.getLogger("shadow.pipeline")
+
+LiveJob = tuple[
+    str,  # flow id
+    float,  # wall time the live request arrived
+    str,  # method
+    str,  # target (path and query)
+    tuple[tuple[str, str], ...],  # request headers
+    bytes,  # request body (as received)
+    int,  # primary status
+    tuple[tuple[str, str], ...],  # primary response headers
+    bytes,  # primary body (content-encoded, as sent to the client)
+    float | None,  # primary ms
+]
+"""A job as the addon enqueues it: plain values, cheap to pickle in the proxy's feeder thread."""
+
+_KILL_POLL_S: Final = 0.2
+_NOISE_SNAPSHOT_S: Final = 5.0
+_PRUNE_EVERY_S: Final = 3600.0
+
+
+def default_proxy_id(port: int | None = None) -> str:
+    return f"{socket.gethostname()}:{port if port is not None else os.getpid()}"
+
+
+class Pipeline:
+    """The proxy's side of the pipeline: start the worker, offer jobs, flip the kill switch."""
+
+    def __init__(self, mirroring: Mirroring, *, proxy_id: str | None = None) -> None:
+        self.mirroring = mirroring
+        self.proxy_id = proxy_id or mirroring.proxy.proxy_id or default_proxy_id()
+        context = multiprocessing.get_context("spawn")
+        self._context = context
+        self.jobs: multiprocessing.queues.Queue[Any] = context.Queue(
+            maxsize=mirroring.proxy.queue_size
+        )
+        self.killed: multiprocessing.synchronize.Event = context.Event()
+        self.ready: multiprocessing.synchronize.Event = context.Event()
+        self.process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        self.process = self._context.Process(
+            target=worker_main,
+            args=(
+                self.mirroring,
+                self.proxy_id,
+                self.jobs,
+                self.killed,
+                self.ready,
+                os.getpid(),
+                logging.getLogger("shadow").getEffectiveLevel(),
+            ),
+            name="shadow-pipeline",
+            daemon=True,
+        )
+        self.process.start()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        return self.ready.wait(timeout_s)
+
+    def offer(self, job: LiveJob) -> bool:
+        """Enqueue a live job without waiting; False when the queue is full (drop and count)."""
+        try:
+            self.jobs.put_nowait(("job", job))
+        except queue.Full:
+            return False
+        return True
+
+    def send_counters(self, increments: dict[tuple[str, str], int]) -> bool:
+        try:
+            self.jobs.put_nowait(("counters", increments))
+        except queue.Full:
+            return False
+        return True
+
+    def kill(self, on: bool = True) -> None:
+        if on:
+            self.killed.set()
+        else:
+            self.killed.clear()
+
+    def queue_depth(self) -> int:
+        try:
+            return self.jobs.qsize()
+        except NotImplementedError:  # macOS
+            return -1
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Ask the worker to finish (it writes its last batch), then make sure it is gone."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        with contextlib.suppress(queue.Full, ValueError, OSError):
+            self.jobs.put(("stop", None), timeout=max(0.1, timeout_s / 2))
+        process.join(max(0.1, deadline - time.monotonic()))
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+        self.jobs.cancel_join_thread()
+        self.jobs.close()
+
+
+def worker_main(
+    mirroring: Mirroring,
+    proxy_id: str,
+    jobs: multiprocessing.queues.Queue[Any],
+    killed: multiprocessing.synchronize.Event,
+    ready: multiprocessing.synchronize.Event,
+    parent_pid: int,
+    log_level: int,
+) -> None:
+    """Entry point of the worker process."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger("shadow")
+    root.addHandler(handler)
+    root.setLevel(log_level if log_level != logging.NOTSET else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(Worker(mirroring, proxy_id, jobs, killed, ready, parent_pid).run())
+
+
+@dataclass
+class _Pending:
+    exchanges: list[Exchange] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+class Worker:
+    """The worker process's main object (also usable in-process by tests)."""
+
+    def __init__(
+        self,
+        mirroring: Mirroring,
+        proxy_id: str,
+        jobs: multiprocessing.queues.Queue[Any],
+        killed: multiprocessing.synchronize.Event,
+        ready: multiprocessing.synchronize.Event,
+        parent_pid: int,
+    ) -> None:
+        self.mirroring = mirroring
+        self.settings = mirroring.proxy
+        self.proxy_id = proxy_id
+        self.jobs = jobs
+        self.killed_event = killed
+        self.ready = ready
+        self.parent_pid = parent_pid
+        self.counters = Counters()
+        self.killed = False
+        self.in_flight = 0
+        self.status_port: int | None = None
+        self._pending = _Pending()
+        self._stop = threading.Event()
+        self._batches: queue.Queue[tuple[Batch, list[str]] | None] = queue.Queue()
+
+    def _is_killed(self) -> bool:
+        switch = self.mirroring.kill_switch_file
+        return (
+            not self.mirroring.enabled
+            or self.killed_event.is_set()
+            or (switch is not None and switch.exists())
+        )
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        store = Store(self.mirroring.store_url, self.proxy_id)
+        store.create()
+        noise = NoiseTracker(self.mirroring.comparison.noise, store.noise_state())
+        verifier = Verifier(self.mirroring.comparison, noise=noise)
+        self.verifier = verifier
+        sender = Sender(
+            marker_header=self.settings.marker_header,
+            max_connections=max(2 * self.settings.concurrency, 4),
+        )
+        mirror = Mirror(
+            self.mirroring,
+            verifier,
+            sender,
+            is_test_tenant=self._tenant_check(),
+            counters=self.counters,
+            killed=lambda: self.killed,
+        )
+        self.killed = self._is_killed()
+        writer = threading.Thread(target=self._write_loop, args=(store,), name="shadow-writer")
+        writer.start()
+        local: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
+        stopping = asyncio.Event()
+        reader = threading.Thread(
+            target=self._read_loop, args=(loop, local, stopping), name="shadow-reader", daemon=True
+        )
+        reader.start()
+        status = StatusServer(self.snapshot, self._kill_command)
+        if self.settings.status_port is not None:
+            self.status_port = await status.start("127.0.0.1", self.settings.status_port)
+            log.info("shadow status endpoint: http://127.0.0.1:%d/status", self.status_port)
+        tasks = [
+            asyncio.create_task(self._mirror_loop(local, mirror))
+            for _ in range(self.settings.concurrency)
+        ]
+        housekeeping = [
+            asyncio.create_task(self._watch(stopping)),
+            asyncio.create_task(self._flush_loop(verifier)),
+        ]
+        self.ready.set()
+        log.info(
+            "shadow pipeline %s ready: candidate %s, store %s",
+            self.proxy_id,
+            self.mirroring.candidate.url,
+            store.url.render_as_string(hide_password=True),
+        )
+        try:
+            await stopping.wait()
+        finally:
+            self._stop.set()
+            # Jobs in flight get a short grace; what is still running then is abandoned.
+            for _ in tasks:
+                with contextlib.suppress(asyncio.QueueFull):
+                    local.put_nowait(None)
+            _, late = await asyncio.wait(tasks, timeout=2.0)
+            for task in late:
+                task.cancel()
+            for task in housekeeping:
+                task.cancel()
+            await asyncio.gather(*late, *housekeeping, return_exceptions=True)
+            status.close()
+            self._flush(verifier, with_noise=True)
+            self._batches.put(None)
+            await asyncio.to_thread(writer.join, 30)
+            await sender.close()
+            store.close()
+            log.info("shadow pipeline stopped: %s", self._summary())
+
+    def _tenant_check(self) -> Callable[[str], bool]:
+        declared = frozenset(self.settings.test_tenants)
+        registry: Callable[[str], bool] | None = None
+        factory = self.mirroring.tenant_registry
+        if factory is not None and self.settings.test_tenant_registry:
+            try:
+                registry = factory()
+            except Exception as exc:  # no registry: only declared tenants count
+                log.warning("the test-tenant registry is unavailable (%s); using the list", exc)
+
+        def is_test_tenant(tenant: str) -> bool:
+            if tenant in declared:
+                return True
+            if registry is None:
+                return False
+            try:
+                return bool(registry(tenant))
+            except Exception:  # an unanswerable question is a "no"
+                return False
+
+        return is_test_tenant
+
+    def _read_loop(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        local: asyncio.Queue[Job | None],
+        stopping: asyncio.Event,
+    ) -> None:
+        """Move jobs from the process queue to the loop; blocks while all tasks are busy."""
+        while not self._stop.is_set():
+            try:
+                kind, payload = self.jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError, ValueError):
+                break
+            if kind == "stop":
+                break
+            if kind == "counters":
+                loop.call_soon_threadsafe(self.counters.merge, payload)
+                continue
+            job = _job_of(payload)
+            future = asyncio.run_coroutine_threadsafe(local.put(job), loop)
+            while not self._stop.is_set():
+                try:
+                    future.result(timeout=0.2)
+                    break
+                except TimeoutError:
+                    continue
+        loop.call_soon_threadsafe(stopping.set)
+
+    async def _mirror_loop(self, local: asyncio.Queue[Job | None], mirror: Mirror) -> None:
+        while True:
+            job = await local.get()
+            if job is None:
+                return
+            self.in_flight += 1
+            try:
+                exchange = await mirror.handle(job)
+            except Exception:  # a bug must cost one exchange, not the pipeline
+                log.exception("mirroring %s failed", job.request.target[:100])
+                self.counters.add(ANY_ROUTE, "dropped.internal_error")
+                exchange = None
+            finally:
+                self.in_flight -= 1
+            if exchange is not None:
+                self._pending.exchanges.append(exchange)
+                if self.mirroring.record_file is not None and mirror.verifier.redactor:
+                    at = exchange.at or datetime.now(UTC)
+                    self._pending.lines.append(line_of(job.request, mirror.verifier.redactor, at))
+                if len(self._pending.exchanges) >= self.settings.store_batch_size:
+                    self._flush(mirror.verifier, with_noise=False)
+
+    async def _watch(self, stopping: asyncio.Event) -> None:
+        """Kill switch, parent liveness, and the periodic summary line."""
+        next_line = time.monotonic() + self.settings.stats_interval_s
+        while True:
+            killed = self._is_killed()
+            if killed != self.killed:
+                self.killed = killed
+                log.warning("shadow mirroring %s", "STOPPED (kill switch)" if killed else "resumed")
+            if os.getppid() != self.parent_pid:
+                log.warning("the proxy process is gone; writing the last batch and stopping")
+                self._stop.set()
+                stopping.set()
+                return
+            if time.monotonic() >= next_line:
+                next_line += self.settings.stats_interval_s
+                log.info("%s", self._summary())
+            await asyncio.sleep(_KILL_POLL_S)
+
+    async def _flush_loop(self, verifier: Verifier) -> None:
+        last_noise = time.monotonic()
+        while True:
+            await asyncio.sleep(self.settings.store_flush_s)
+            with_noise = time.monotonic() - last_noise >= _NOISE_SNAPSHOT_S
+            if with_noise:
+                last_noise = time.monotonic()
+            self._flush(verifier, with_noise=with_noise)
+
+    def _flush(self, verifier: Verifier, *, with_noise: bool) -> None:
+        pending, self._pending = self._pending, _Pending()
+        increments = self.counters.take()
+        if not pending.exchanges and not increments and not pending.lines and not with_noise:
+            return
+        batch = Batch(
+            exchanges=pending.exchanges,
+            counters=increments,
+            noise=verifier.noise.state() if with_noise else None,
+        )
+        self._batches.put((batch, pending.lines))
+
+    def _write_loop(self, store: Store) -> None:
+        next_prune = 0.0
+        while True:
+            item = self._batches.get()
+            if item is None:
+                return
+            batch, lines = item
+            try:
+                store.write(batch)
+            except Exception as exc:  # the store being down must not stop mirroring
+                log.error("the shadow store rejected a batch of %d: %s", len(batch.exchanges), exc)
+            if lines and self.mirroring.record_file is not None:
+                try:
+                    self.mirroring.record_file.parent.mkdir(parents=True, exist_ok=True)
+                    with self.mirroring.record_file.open("a", encoding="utf-8") as out:
+                        out.write("".join(line + "\n" for line in lines))
+                except OSError as exc:
+                    log.error("cannot append to the recording: %s", exc)
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + _PRUNE_EVERY_S
+                cutoff = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
+                try:
+                    pruned = store.prune(cutoff)
+                except Exception as exc:
+                    log.error("pruning the shadow store failed: %s", exc)
+                else:
+                    if pruned:
+                        log.info("pruned %d exchanges older than %s", pruned, cutoff)
+
+    def _kill_command(self, on: bool) -> None:
+        if on:
+            self.killed_event.set()
+        else:
+            self.killed_event.clear()
+        self.killed = self._is_killed()
+
+    def _queue_depth(self) -> int:
+        try:
+            return self.jobs.qsize()
+        except NotImplementedError:
+            return -1
+
+    def _summary(self) -> str:
+        return summary_line(self.counters.totals, self._queue_depth(), self.killed)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "proxy_id": self.proxy_id,
+            "killed": self.killed,
+            "queue_depth": self._queue_depth(),
+            "in_flight": self.in_flight,
+            "routes": per_route(self.counters.totals),
+        }
+
+
+def _job_of(payload: LiveJob) -> Job:
+    (flow_id, received_at, method, target, headers, body) = payload[:6]
+    (status, response_headers, response_body, primary_ms) = payload[6:]
+    return Job(
+        id=flow_id,
+        request=Request.of(method, target, headers, body),
+        received_at=received_at,
+        primary=Response(status, response_headers, response_body),
+        primary_ms=primary_ms,
+    )

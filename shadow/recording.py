@@ -1,0 +1,89 @@
+"""Recordings: mirrored requests as JSON lines, redacted, for replay when live mirroring is off.
+
+One line per request: `{"at", "method", "target", "headers", "body", "body_kind"}`. The target,
+headers and body pass through the same `Redactor` as stored exchanges, so a recording never holds
+a personal value; a replayed request carries the tokens instead (a search by a person's name then
+finds nobody, which is the price of a recording that is safe to keep). Binary bodies are not
+recorded (`body_kind: "omitted"`). Written by the pipeline's writer thread, read by replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shadow import codec
+from shadow.errors import DecodeError
+from shadow.message import Request
+from shadow.redact import Redactor
+
+
+def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
+    """The JSON line recording `request`, redacted."""
+    content_type = request.header("content-type")
+    body: Any = None
+    kind = "none"
+    if request.body:
+        if codec.is_json_type(content_type) or codec.looks_like_json(request.body):
+            try:
+                body = redactor.redact_json(codec.parse_json(request.body, precise=False))
+                kind = "json"
+            except DecodeError:
+                kind = "omitted"
+        elif _is_text(request.body):
+            body = redactor.redact_text(request.body.decode("utf-8"))
+            kind = "text"
+        else:
+            kind = "omitted"
+    record = {
+        "at": at.isoformat(),
+        "method": request.method,
+        "target": redactor.redact_target(request.target),
+        "headers": [list(pair) for pair in redactor.redact_headers(request.headers)],
+        "body": body,
+        "body_kind": kind,
+    }
+    return json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _is_text(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class RecordingError(Exception):
+    """A recording line cannot be read; the message names the file and line."""
+
+
+def read(path: Path) -> Iterator[Request]:
+    """The requests of a recording, in order; raise `RecordingError` on a malformed line."""
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                yield _request_of(record)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RecordingError(
+                    f"{path}, line {number}: not a recorded request ({exc}). Recordings are "
+                    "written by the shadow proxy (shadow.record_file); do not edit them by hand."
+                ) from None
+
+
+def _request_of(record: dict[str, Any]) -> Request:
+    kind = record.get("body_kind", "none")
+    headers = [(str(k), str(v)) for k, v in record["headers"]]
+    body = b""
+    if kind == "json":
+        body = json.dumps(record["body"], ensure_ascii=False, separators=(",", ":")).encode()
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    elif kind == "text":
+        body = str(record["body"]).encode()
+    return Request.of(str(record["method"]), str(record["target"]), headers, body)

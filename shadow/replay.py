@@ -1,0 +1,115 @@
+"""Replay a recording against the primary and the candidate, into the same store.
+
+For the nightly job when live mirroring is off: each recorded request is planned by the same
+`Mirror` as live traffic (so the same safety rules hold: unsafe requests only for registered
+test tenants), the primary is asked here, then the candidate (and the secondary for safe
+requests), and the exchanges land in the store next to live ones. Bounded concurrency and a
+paced rate (never above `shadow.max_rps`). Called by `cutover replay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from shadow.client import Sender
+from shadow.message import Request
+from shadow.mirror import Counters, Job, Mirror
+from shadow.noise import NoiseTracker
+from shadow.settings import Mirroring
+from shadow.store import Batch, Store
+from shadow.verifier import Verifier
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    requests: int
+    stored: int
+    counters: dict[tuple[str, str], int]
+
+
+def _killed(mirroring: Mirroring) -> bool:
+    switch = mirroring.kill_switch_file
+    return not mirroring.enabled or (switch is not None and switch.exists())
+
+
+async def replay(
+    mirroring: Mirroring,
+    requests: Iterable[Request],
+    *,
+    concurrency: int,
+    rate: float,
+    is_test_tenant: Callable[[str], bool],
+    proxy_id: str = "replay",
+    on_done: Callable[[], None] = lambda: None,
+) -> ReplayResult:
+    """Replay every request; return how many were sent, how many exchanges were stored."""
+    store = Store(mirroring.store_url, proxy_id)
+    store.create()
+    verifier = Verifier(
+        mirroring.comparison, noise=NoiseTracker(mirroring.comparison.noise, store.noise_state())
+    )
+    sender = Sender(marker_header=mirroring.proxy.marker_header, max_connections=2 * concurrency)
+    counters = Counters()
+    mirror = Mirror(
+        mirroring,
+        verifier,
+        sender,
+        is_test_tenant=is_test_tenant,
+        counters=counters,
+        killed=lambda: _killed(mirroring),
+    )
+    interval = 1.0 / min(rate, mirroring.proxy.max_rps)
+    slots = asyncio.Semaphore(concurrency)
+    pending: list[Batch] = []
+    stored = 0
+    sent = 0
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(request: Request) -> None:
+        nonlocal stored
+        try:
+            job = Job(id=uuid.uuid4().hex, request=request, received_at=time.time())
+            exchange = await mirror.handle(job)
+            if exchange is not None:
+                pending.append(Batch(exchanges=[exchange]))
+                stored += 1
+        finally:
+            slots.release()
+            on_done()
+
+    try:
+        next_at = time.monotonic()
+        for request in requests:
+            await slots.acquire()
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at = max(next_at, time.monotonic() - interval) + interval
+            task = asyncio.create_task(one(request))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+            if len(pending) >= mirroring.proxy.store_batch_size:
+                await _write(store, pending, counters, verifier, final=False)
+        await asyncio.gather(*tasks)
+        await _write(store, pending, counters, verifier, final=True)
+    finally:
+        await sender.close()
+        store.close()
+    return ReplayResult(requests=sent, stored=stored, counters=dict(counters.totals))
+
+
+async def _write(
+    store: Store, pending: list[Batch], counters: Counters, verifier: Verifier, *, final: bool
+) -> None:
+    batch = Batch(
+        exchanges=[e for b in pending for e in b.exchanges],
+        counters=counters.take(),
+        noise=verifier.noise.state() if final else None,
+    )
+    pending.clear()
+    await asyncio.to_thread(store.write, batch)

@@ -1,0 +1,120 @@
+"""The proxy's own settings, and the bundle of everything a mirror needs at run time.
+
+`ProxySettings` holds the keys of the `shadow:` section that concern mirroring rather than
+comparison (queue, concurrency, rate cap, sampling key, store batching, retention, status
+endpoint, test tenants). The configuration model of `cutover` inherits it next to
+`rules.ComparisonConfig`, so the whole section is validated together.
+
+`Mirroring` is what the composition root hands to the addon, the pipeline and replay: the
+comparison rules, the proxy settings, the targets, the store URL, the kill switch and how to ask
+the test-tenant registry. It is plain, picklable data, because the pipeline's worker runs in a
+process of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from shadow.rules import ComparisonConfig, Rule
+
+
+def _header(value: str) -> str:
+    name = value.strip().lower()
+    if not name or any(ch in name for ch in " :\t") or not name.isascii():
+        raise ValueError(f"{value!r} is not an HTTP header name")
+    return name
+
+
+class ProxySettings(Rule):
+    """How the proxy mirrors: the mirroring keys of the `shadow:` section."""
+
+    listen_host: str = Field(default="127.0.0.1", description="Where `cutover shadow` listens.")
+    listen_port: int = Field(
+        default=8600, ge=0, le=65535, description="Port of `cutover shadow` (0: any free port)."
+    )
+    queue_size: int = Field(
+        default=2000, ge=1, le=1_000_000, description="Jobs waiting for the mirror; full: drop."
+    )
+    concurrency: int = Field(
+        default=16, ge=1, le=1024, description="Exchanges the mirror works on at once."
+    )
+    max_rps: float = Field(
+        default=200.0, gt=0, description="Global cap on mirrored exchanges per second."
+    )
+    stale_after_s: float = Field(
+        default=10.0, gt=0, description="Jobs older than this when their turn comes are dropped."
+    )
+    sample_key_header: Annotated[str, AfterValidator(_header)] | None = Field(
+        default=None,
+        description=(
+            "Header whose value keys sampling (e.g. a session id); else the tenant, else the "
+            "request target. One key is always kept or dropped as a whole."
+        ),
+    )
+    sample_salt: str = Field(
+        default="", description="Change it to sample another set of keys at the same rate."
+    )
+    marker_header: Annotated[str, AfterValidator(_header)] = Field(
+        default="x-cutover-shadow",
+        description="Sent on every mirrored request; requests carrying it are never mirrored.",
+    )
+    test_tenants: tuple[str, ...] = Field(
+        default=(),
+        description="Tenant ids declared test tenants (in addition to the tenant registry).",
+    )
+    test_tenant_registry: bool = Field(
+        default=True,
+        description="Ask the registry in both databases whether a tenant is a test tenant.",
+    )
+    store_batch_size: int = Field(default=200, ge=1, le=100_000)
+    store_flush_s: float = Field(
+        default=0.5, gt=0, le=60, description="At most this long between two store writes."
+    )
+    retention_days: float = Field(
+        default=30.0, gt=0, description="Exchanges older than this are pruned from the store."
+    )
+    proxy_id: str | None = Field(
+        default=None, description="Name of this proxy in the store (default: host:port)."
+    )
+    status_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Local status endpoint port (GET /status); 0: any free port; unset: none.",
+    )
+    stats_interval_s: float = Field(
+        default=30.0, gt=0, description="A summary line is logged this often."
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One HTTP side: base URL and timeout."""
+
+    url: str
+    timeout_s: float = 5.0
+
+
+TenantRegistry = Callable[[], Callable[[str], bool]]
+"""A picklable factory, called once in the worker, returning `is_test_tenant(tenant_id)`."""
+
+
+@dataclass(frozen=True)
+class Mirroring:
+    """Everything the addon, the pipeline and replay need; built by the composition root."""
+
+    comparison: ComparisonConfig
+    proxy: ProxySettings
+    primary: Target
+    candidate: Target
+    store_url: str
+    secondary: Target | None = None
+    enabled: bool = True
+    kill_switch_file: Path | None = None
+    record_file: Path | None = None
+    tenant_registry: TenantRegistry | None = None

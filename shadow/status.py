@@ -1,0 +1,87 @@
+"""Live statistics: a small local HTTP endpoint and a summary line for the log.
+
+Run by the pipeline's worker. `GET /status` answers JSON: per-route counts (mirrored, equal,
+different, noise_only, candidate_failed, skipped.<reason>, dropped.<reason>), queue depth, jobs
+in flight and whether the kill switch is on. `POST /kill` and `POST /resume` turn the kill switch
+on and off (the switch file and the config flag still win). It listens on 127.0.0.1 by default
+and reads at most a few KB per request: it is an operator's window, not an API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+_SUMMARY_NAMES: Final = ("offered", "mirrored", "equal", "different", "noise_only")
+
+
+def per_route(totals: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    """`{(route, name): n}` → `{route: {name: n}}`, sorted."""
+    routes: dict[str, dict[str, int]] = {}
+    for (route, name), n in sorted(totals.items()):
+        routes.setdefault(route, {})[name] = n
+    return routes
+
+
+def summary_line(totals: Mapping[tuple[str, str], int], queue_depth: int, killed: bool) -> str:
+    """One line for the log: the totals over all routes."""
+    sums: dict[str, int] = {}
+    for (_, name), n in totals.items():
+        group = name.split(".", 1)[0] if "." in name else name
+        sums[group] = sums.get(group, 0) + n
+    parts = [f"{name}={sums.get(name, 0)}" for name in _SUMMARY_NAMES]
+    parts += [f"candidate_failed={sums.get('candidate_failed', 0)}"]
+    parts += [f"skipped={sums.get('skipped', 0)}", f"dropped={sums.get('dropped', 0)}"]
+    parts += [f"queue={queue_depth}", "KILLED" if killed else "mirroring"]
+    return "shadow: " + " ".join(parts)
+
+
+class StatusServer:
+    """The endpoint; `snapshot` builds the JSON, `kill(on)` flips the switch."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], dict[str, Any]],
+        kill: Callable[[bool], None],
+    ) -> None:
+        self.snapshot = snapshot
+        self.kill = kill
+        self.server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        self.server = await asyncio.start_server(self._serve, host, port)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(5):
+                head = await reader.readuntil(b"\r\n\r\n")
+            method, path = ([*head.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""])[:2]
+            status, body = self._answer(method, path)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            writer.close()
+            return
+        payload = json.dumps(body, indent=1, sort_keys=True).encode()
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+            + payload
+        )
+        try:
+            await writer.drain()
+        finally:
+            writer.close()
+
+    def _answer(self, method: str, path: str) -> tuple[str, dict[str, Any]]:
+        if method == "GET" and path in ("/", "/status"):
+            return "200 OK", self.snapshot()
+        if method == "POST" and path in ("/kill", "/resume"):
+            self.kill(path == "/kill")
+            return "200 OK", self.snapshot()
+        return "404 Not Found", {"error": "GET /status, POST /kill or POST /resume"}
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
