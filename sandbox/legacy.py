@@ -20,6 +20,7 @@ from sandbox.store import Job
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 KIND_CODES = {"person": "P", "business": "B"}
+PHP_INT_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -153,4 +154,7 @@ def php_intval(raw: str | None) -> int:
         if ch not in "0123456789":
             break
         digits += ch
-    return sign * int(digits) if digits else 0
+    if not digits:
+        return 0
+    # PHP saturates an out-of-range numeric string at PHP_INT_MAX / PHP_INT_MIN.
+    return max(min(sign * int(digits), PHP_INT_MAX), -PHP_INT_MAX - 1)

@@ -14,6 +14,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 DAYS_IN_YEAR = Decimal(365)
+# The largest DECIMAL(12,2): anything bigger would fail in the database instead of in validation.
+MAX_AMOUNT = Decimal("9999999999.99")
 
 
 def cents(value: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
@@ -48,6 +50,8 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError("amount must be a decimal number") from exc
     if not amount.is_finite() or amount <= 0:
         raise ValueError("amount must be greater than zero")
+    if amount > MAX_AMOUNT:
+        raise ValueError(f"amount must not exceed {MAX_AMOUNT}")
     if amount != amount.quantize(CENT):
         raise ValueError("amount has more than two decimal places")
     return amount.quantize(CENT)

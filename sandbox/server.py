@@ -31,10 +31,14 @@ def bind(port: int) -> socket.socket:
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket says so, and without it every keep-alive response waits ~40 ms (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, port))
-    sock.listen(128)
-    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -53,7 +57,14 @@ class Pair:
     """Several apps served together; `run()` blocks until `stop()`."""
 
     def __init__(self, apps: list[tuple[str, Starlette, int]]) -> None:
-        self.served = [Served(name, app, bind(port)) for name, app, port in apps]
+        self.served: list[Served] = []
+        try:
+            for name, app, port in apps:
+                self.served.append(Served(name, app, bind(port)))
+        except OSError:
+            for served in self.served:
+                served.sock.close()
+            raise
         self.servers = [
             _QuietServer(uvicorn.Config(s.app, log_level="warning", access_log=False,
                                         lifespan="on", timeout_graceful_shutdown=5))

@@ -108,13 +108,16 @@ class Scripts:
         return data
 
     @staticmethod
-    def required(params: Params, name: str) -> str:
+    def required(params: Params, name: str, max_length: int = 255) -> str:
         value = params.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise LegacyError(f"Missing parameter: {name}", 400)
-        if isinstance(value, dict | list):
+        if isinstance(value, dict | list) or len(str(value)) > max_length:
             raise LegacyError(f"Invalid parameter: {name}", 400)
         return str(value)
+
+    def optional(self, params: Params, name: str, max_length: int) -> str | None:
+        return self.required(params, name, max_length) if params.get(name) else None
 
     def int_param(self, params: Params, name: str) -> int:
         return php_intval(self.required(params, name))
@@ -187,10 +190,10 @@ class Scripts:
         payment = self.store.record_payment(
             debtor_id=debtor_id,
             amount=amount,
-            currency=self.required(params, "currency").upper(),
+            currency=self.required(params, "currency", 3).upper(),
             paid_at=self.local_time(params.get("paid_at")),
-            method=str(params.get("method") or "transfer"),
-            reference=str(params["reference"]) if params.get("reference") else None,
+            method=self.optional(params, "method", 20) or "transfer",
+            reference=self.optional(params, "reference", 60),
             now=utc_now(),
             rounding=self.rounding,
         )
@@ -199,15 +202,15 @@ class Scripts:
     def add_note(self, params: Params) -> dict[str, Any]:
         note = self.store.add_note(
             debtor_id=self.int_param(params, "debtor_id"),
-            author=self.required(params, "user"),
-            body=self.required(params, "text"),
+            author=self.required(params, "user", 60),
+            body=self.required(params, "text", 10_000),
             now=utc_now(),
         )
         return {"note": self.fmt.note(note)}
 
     def debt_status(self, params: Params) -> dict[str, Any]:
         figures = self.store.change_status(
-            self.int_param(params, "debt_id"), self.required(params, "status"), utc_now(),
+            self.int_param(params, "debt_id"), self.required(params, "status", 20), utc_now(),
             self.rounding,
         )  # fmt: skip
         return {"debt": self.fmt.debt(figures)}

@@ -168,6 +168,13 @@ def _scalar(
         setattr(scalar, attr, fn)
 
 
+def _limit(name: str, value: Any, max_length: int) -> Any:
+    """Refuse text longer than its column, as a user error rather than a database failure."""
+    if isinstance(value, str) and len(value) > max_length:
+        raise user_error(f"{name} must be at most {max_length} characters")
+    return value
+
+
 def _ident(raw: Any) -> int:
     text = str(raw)
     if not text.isascii() or not text.isdigit() or len(text) > 18:
@@ -327,7 +334,8 @@ class Graph:
             "accountDump": lambda _i, id: found(lambda: self.job(self.store.job(str(id)))),
             "recordPayment": record_payment,
             "addNote": lambda _i, accountId, author, body: self.note(mutate(  # noqa: N803
-                lambda: self.store.add_note(_ident(accountId), author, body, utc_now()))),
+                lambda: self.store.add_note(_ident(accountId), _limit("author", author, 60),
+                                            _limit("body", body, 10_000), utc_now()))),
             "changeDebtStatus": lambda _i, debtId, status: self.debt(mutate(  # noqa: N803
                 lambda: self.store.change_status(_ident(debtId), status, utc_now(),
                                                  self.rounding))),

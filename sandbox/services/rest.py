@@ -72,7 +72,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def text_field(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+def text_field(
+    body: dict[str, Any], name: str, required: bool = True, max_length: int = 255
+) -> str | None:
     value = body.get(name)
     if value is None:
         if required:
@@ -80,6 +82,8 @@ def text_field(body: dict[str, Any], name: str, required: bool = True) -> str | 
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise invalid(name, f"The {name} field must be a non-empty string.")
+    if len(value) > max_length:
+        raise invalid(name, f"The {name} field must be at most {max_length} characters.")
     return value
 
 
@@ -168,11 +172,11 @@ class Rest:
             amount = parse_amount(body["amount"])
         except ValueError as exc:
             raise invalid("amount", f"The {exc}.") from exc
-        currency = text_field(body, "currency") or ""
-        method = text_field(body, "method", required=False) or "transfer"
+        currency = text_field(body, "currency", max_length=3) or ""
+        method = text_field(body, "method", required=False, max_length=20) or "transfer"
         if method not in domain.PAYMENT_METHODS:
             raise invalid("method", f"Expected one of {', '.join(domain.PAYMENT_METHODS)}.")
-        reference = text_field(body, "reference", required=False)
+        reference = text_field(body, "reference", required=False, max_length=60)
         paid_at = instant_field(body, "paidAt")
         payment = await self.call(
             lambda: self.store.record_payment(
@@ -190,7 +194,8 @@ class Rest:
     async def add_note(self, request: Request) -> Response:
         account_id = path_int(request, "account_id")
         body = await json_body(request)
-        author, text = text_field(body, "author") or "", text_field(body, "body") or ""
+        author = text_field(body, "author", max_length=60) or ""
+        text = text_field(body, "body", max_length=10_000) or ""
         note = await self.call(self.store.add_note, account_id, author, text, utc_now())
         return json_response(self.fmt.note(note), 201)
 

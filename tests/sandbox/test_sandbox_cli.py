@@ -7,6 +7,7 @@ import queue
 import re
 import secrets
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -137,6 +138,19 @@ def test_user_mistakes_get_a_message_and_status_2(
     assert message in err
     assert err.startswith("sandbox: ")
     assert out == ""
+
+
+def test_a_busy_port_is_a_user_mistake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [k for k in os.environ if k.startswith("SANDBOX_")]:
+        monkeypatch.delenv(name)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = str(busy.getsockname()[1])
+        assert sandbox_main(["up", "--monolith-port", port, "--data-dir", str(tmp_path)]) == 2
+    assert "Cannot bind a port on 127.0.0.1" in capsys.readouterr().err
 
 
 def test_schema_sql_prints_each_sides_ddl(capsys: pytest.CaptureFixture[str]) -> None:

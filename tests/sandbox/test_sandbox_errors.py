@@ -39,6 +39,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     [
         ("/api/debtor.php?id=999999", "Debtor not found", "404"),
         ("/api/debtor.php?id=abc", "Debtor not found", "404"),  # (int)"abc" is 0
+        ("/api/debtor.php?id=99999999999999999999999", "Debtor not found", "404"),  # saturates
         ("/api/debtor.php", "Missing parameter: id", "400"),
         ("/api/debtors.php?client=77", "Client not found", "404"),
         ("/api/debt.php?id=0", "Debt not found", "404"),
@@ -78,6 +79,10 @@ def test_legacy_int_cast_reads_leading_digits(http: httpx.Client, sides: Sides) 
          "Debtor not found", "404"),
         (b'{"debtor_id": {"x": 1}, "amount": "1.00", "currency": "PLN"}', "application/json",
          "Invalid parameter: debtor_id", "400"),
+        (b'{"debtor_id": "34", "amount": "99999999999", "currency": "PLN"}', "application/json",
+         "Invalid amount: amount must not exceed 9999999999.99", "400"),
+        (b'{"debtor_id": "34", "amount": "1", "currency": "PLN", "reference": "' + b"x" * 61
+         + b'"}', "application/json", "Invalid parameter: reference", "400"),
         (b"debtor_id=34&amount=1.00&currency=PLN&paid_at=yesterday",
          "application/x-www-form-urlencoded", "Invalid date, expected Y-m-d H:i:s", "400"),
     ],
@@ -99,6 +104,7 @@ def test_legacy_payment_errors(
         ("/v2/accounts/999999", 404, None),
         ("/v2/accounts/abc", 400, "account_id"),
         ("/v2/accounts/-1", 400, "account_id"),
+        ("/v2/accounts/99999999999999999999999", 400, "account_id"),
         ("/v2/clients/77", 404, None),
         ("/v2/clients/1/accounts?page=0", 400, "page"),
         ("/v2/clients/1/accounts?pageSize=500", 400, "pageSize"),
@@ -134,6 +140,9 @@ def test_v2_read_errors(
         (b'{"amount": "1.00", "currency": "PLN", "paidAt": "2024-01-01 10:00:00"}',
          "application/json", 400, "paidAt"),
         (b'{"amount": "1.00", "currency": "EUR"}', "application/json", 422, None),
+        (b'{"amount": "99999999999", "currency": "PLN"}', "application/json", 400, "amount"),
+        (b'{"amount": "1", "currency": "PLN", "reference": "' + b"x" * 61 + b'"}',
+         "application/json", 400, "reference"),
     ],
 )  # fmt: skip
 def test_v2_payment_errors(
@@ -168,3 +177,22 @@ def test_status_transition_errors(http: httpx.Client, sides: Sides) -> None:
                        json={"debt_id": str(settled["id"]), "status": "open"})  # fmt: skip
     body = legacy_error(legacy)
     assert (body["error"], body["errno"]) == ("a debt cannot go from settled to open", "422")
+
+
+def test_overlong_note_text_is_refused_on_every_api(http: httpx.Client, sides: Sides) -> None:
+    long_author = "a" * 61
+    legacy = http.post(f"{sides.monolith}/api/note.php",
+                       json={"debtor_id": "34", "user": long_author, "text": "x"})  # fmt: skip
+    assert legacy_error(legacy)["error"] == "Invalid parameter: user"
+    new = http.post(f"{sides.services}/v2/accounts/34/notes",
+                    json={"author": long_author, "body": "x"})  # fmt: skip
+    assert list(problem(new, 400)["errors"]) == ["author"]
+    graph = http.post(
+        f"{sides.services}/graphql",
+        json={"query": "mutation($a: String!) { addNote(accountId: 34, author: $a, body: \"x\") "
+              "{ id } }", "variables": {"a": long_author}},
+    )  # fmt: skip
+    assert graph.status_code == 200
+    assert graph.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    notes = http.get(f"{sides.services}/v2/accounts/34/notes").json()["items"]
+    assert all(n["author"] != long_author for n in notes)
