@@ -155,7 +155,8 @@ def list_tenants(config: ConfigOption = Path("cutover.yaml")) -> None:
     stdout.print(table)
 
 
-@tenants_app.command()
+# ignore_unknown_options: a negative tenant id such as -2000000000 is an argument, not an option.
+@tenants_app.command(context_settings={"ignore_unknown_options": True})
 def destroy(
     tenant_id: Annotated[int, typer.Argument(help="The test tenant's id (see `list`).")],
     dry_run: Annotated[bool, typer.Option(help="Only show what would be removed.")] = False,
