@@ -23,6 +23,7 @@ from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
 from load.campaign import Outcome, Targets, compare, run_target
 from load.errors import PlanError, RunError
+from load.launcher import RemoteWorkers
 from load.report import write
 from load.verdict import EXIT_CODES
 from load.verdict import Outcome as Verdict
@@ -45,6 +46,15 @@ ProfileOption = Annotated[
 WorkersOption = Annotated[
     int | None,
     typer.Option(help="Locust worker processes (master/worker mode); 0 runs one process."),
+]
+RemoteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--remote-workers",
+        metavar="HOST:PORT",
+        help="Start only the Locust master, bound here; --workers N workers connect from other "
+        "machines (python -m locust -f load/locustfile.py --worker --master-host ...).",
+    ),
 ]
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Output folder (default: reports.out_dir/load/...).")
@@ -106,6 +116,16 @@ def _guarded(action: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_CONFIG if action == "plan" else EXIT_CODES[Verdict.INVALID])
 
 
+def _remote(value: str | None) -> RemoteWorkers | None:
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        stderr.print(f"--remote-workers takes HOST:PORT, e.g. 0.0.0.0:5557, not {value!r}.")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    return RemoteWorkers(bind=host, port=int(port))
+
+
 def _progress(line: str) -> None:
     stdout.print(line, highlight=False)
 
@@ -118,6 +138,7 @@ def run_command(
     profile: ProfileOption,
     config: ConfigOption = Path("cutover.yaml"),
     workers: WorkersOption = None,
+    remote_workers: RemoteOption = None,
     out: OutOption = None,
 ) -> None:
     """One load run against one target, judged on the absolute gates."""
@@ -126,8 +147,9 @@ def run_command(
     folder = _folder(loaded, out, f"{profile}-{target}")
     try:
         outcome = run_target(
-            loaded.load, profile, targets, target, folder, workers=workers, progress=_progress
-        )
+            loaded.load, profile, targets, target, folder, workers=workers,
+            remote=_remote(remote_workers), progress=_progress,
+        )  # fmt: skip
     except PlanError as exc:
         stderr.print(Text(str(exc)), highlight=False)
         raise _guarded("plan") from None
@@ -145,6 +167,7 @@ def compare_command(
         int | None, typer.Option(min=1, help="Pairs of runs (default: the profile's).")
     ] = None,
     workers: WorkersOption = None,
+    remote_workers: RemoteOption = None,
     out: OutOption = None,
 ) -> None:
     """Interleaved primary and candidate runs (A B B A ...) and the go/no-go verdict."""
@@ -154,7 +177,7 @@ def compare_command(
     try:
         outcome = compare(
             loaded.load, profile, targets, folder, pairs=pairs, workers=workers,
-            progress=_progress,
+            remote=_remote(remote_workers), progress=_progress,
         )  # fmt: skip
     except PlanError as exc:
         stderr.print(Text(str(exc)), highlight=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from load.errors import PlanError
-from load.launcher import run_arm
+from load.launcher import RemoteWorkers, run_arm
 from load.plan import RunPlan, TenantData, plan_run
 from load.routes import endpoint_of
 from load.runs import Arm, RunResult, steady
@@ -105,6 +105,7 @@ def run_target(
     out: Path,
     *,
     workers: int | None = None,
+    remote: RemoteWorkers | None = None,
     progress: Progress = lambda _: None,
 ) -> Outcome:
     """One run against one arm, judged on the absolute gates."""
@@ -115,7 +116,7 @@ def run_target(
         settings, profile, arm=arm, host=targets.url(arm), tenant=tenant, label=label,
         workers=workers,
     )  # fmt: skip
-    result = _run(plan, profile, out / "runs" / label, settings, progress)
+    result = _run(plan, profile, out / "runs" / label, settings, progress, remote)
     verdict = evaluate(settings.gates_for(profile), [], [result], settings.policy)
     return Outcome(verdict, (), (result,), out)
 
@@ -128,6 +129,7 @@ def compare(
     *,
     pairs: int | None = None,
     workers: int | None = None,
+    remote: RemoteWorkers | None = None,
     progress: Progress = lambda _: None,
 ) -> Outcome:
     """Interleaved pairs of primary and candidate runs, and the verdict on them."""
@@ -142,7 +144,8 @@ def compare(
             settings, profile, arm=arm, host=targets.url(arm), tenant=tenant, label=label,
             order=order, workers=workers,
         )  # fmt: skip
-        results[arm].append(_run(plan, profile, out / "runs" / label, settings, progress))
+        folder = out / "runs" / label
+        results[arm].append(_run(plan, profile, folder, settings, progress, remote))
     verdict = evaluate(
         settings.gates_for(profile), results["primary"], results["candidate"], settings.policy
     )
@@ -150,13 +153,18 @@ def compare(
 
 
 def _run(
-    plan: RunPlan, profile: Profile, folder: Path, settings: LoadSettings, progress: Progress
+    plan: RunPlan,
+    profile: Profile,
+    folder: Path,
+    settings: LoadSettings,
+    progress: Progress,
+    remote: RemoteWorkers | None = None,
 ) -> RunResult:
     progress(
         f"run {plan.label}: {plan.arm} at {plan.host}, {plan.rate:g} requests/s for "
         f"{plan.duration_s:g} s" + (f" on {plan.workers} workers" if plan.workers else "")
     )
-    raw = run_arm(plan, folder, slack_s=settings.run_timeout_s)
+    raw = run_arm(plan, folder, slack_s=settings.run_timeout_s, remote=remote)
     result = steady(raw, profile.warmup_s, endpoint_of(plan.arm))
     progress(
         f"run {plan.label}: {result.requests} requests after the warm-up, "

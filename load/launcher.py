@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def master_command(plan: RunPlan, out: Path, port: int, bind: str = "127.0.0.1")
         "--master-bind-host", bind,
         "--master-bind-port", str(port),
         "--expect-workers", str(plan.workers),
-        "--expect-workers-max-wait", "30",
+        "--expect-workers-max-wait", "120",
     ]  # fmt: skip
 
 
@@ -111,20 +112,36 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
         process.wait(timeout=grace_s)
 
 
-def run_arm(plan: RunPlan, out: Path, *, slack_s: float = 60.0) -> RawRun:
+@dataclass(frozen=True)
+class RemoteWorkers:
+    """Workers started elsewhere (`worker_command` on other machines) connect to this master."""
+
+    bind: str = "0.0.0.0"
+    port: int = 5557
+    wait_s: float = 120.0
+
+
+def run_arm(
+    plan: RunPlan, out: Path, *, slack_s: float = 60.0, remote: RemoteWorkers | None = None
+) -> RawRun:
     """Run `plan` to completion in child processes and return its raw samples and facts.
 
-    Raises RunError when Locust fails, overruns its deadline or leaves no results.
+    With `plan.workers` and no `remote`, the workers are local child processes; with `remote`,
+    only the master starts here and waits for `plan.workers` workers to connect. Raises RunError
+    when Locust fails, overruns its deadline or leaves no results.
     """
     out.mkdir(parents=True, exist_ok=True)
     for old in (*out.glob("samples-*.bin"), out / "run.json"):
         old.unlink(missing_ok=True)
-    deadline_s = run_seconds(plan) + slack_s
+    (out / "plan.json").write_text(plan.model_dump_json(indent=2), encoding="utf-8")
+    deadline_s = run_seconds(plan) + slack_s + (remote.wait_s if remote else 0.0)
     log_path = out / "locust.log"
     processes: list[subprocess.Popen[bytes]] = []
     env = _environment()
     with log_path.open("wb") as log:
-        if plan.workers:
+        if plan.workers and remote is not None:
+            commands = [master_command(plan, out, remote.port, remote.bind)]
+        elif plan.workers:
             port = _free_port()
             commands = [master_command(plan, out, port)]
             commands += [worker_command(plan, out, port) for _ in range(plan.workers)]

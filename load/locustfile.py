@@ -51,7 +51,7 @@ class Recorder:
     """Every request of this process since the test started, drained in chunks."""
 
     def __init__(self) -> None:
-        self.series: dict[str, RawSeries] = {}
+        self.series: dict[tuple[str, str], RawSeries] = {}
         self.t0: float | None = None
         self.cpu0 = 0.0
         self.wall0 = 0.0
@@ -74,10 +74,9 @@ class Recorder:
         now = time.time()
         if self.t0 is None:
             self.start()
-        key = f"{request_type} {name}"
-        series = self.series.get(key)
+        series = self.series.get((request_type, name))
         if series is None:
-            series = self.series[key] = RawSeries()
+            series = self.series[(request_type, name)] = RawSeries()
         series.finished_s.append(now - (self.t0 or now))
         series.latency_ms.append(response_time)
         series.ok.append(exception is None)
@@ -90,7 +89,8 @@ class Recorder:
 
     def drain(self) -> bytes:
         chunk, self.series = self.series, {}
-        return samplefile.encode(chunk, {"cpu_percent": self.cpu_percent(), "wall_s": self.wall()})
+        named = {f"{method} {name}": series for (method, name), series in chunk.items()}
+        return samplefile.encode(named, {"cpu_percent": self.cpu_percent(), "wall_s": self.wall()})
 
     def wall(self) -> float:
         """Seconds from the start until the load stopped being offered (or until now)."""

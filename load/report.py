@@ -64,11 +64,13 @@ def markdown(verdict: Verdict, title: str) -> str:
 
 
 def _pooled(runs: Sequence[RunResult], endpoint: str) -> list[float]:
-    if endpoint == TOTAL:
-        return sorted(v for run in runs for e in run.endpoints.values() for v in e.ordered_ms)
-    return sorted(
-        v for run in runs if endpoint in run.endpoints for v in run.endpoints[endpoint].ordered_ms
-    )
+    merged: list[float] = []
+    for run in runs:
+        for name, samples in run.endpoints.items():
+            if endpoint in (TOTAL, name):
+                merged.extend(samples.ordered_ms)
+    merged.sort()
+    return merged
 
 
 def html(
