@@ -152,8 +152,17 @@ class Match(Rule):
         description="Path template; {name} matches one path segment, e.g. /v2/accounts/{id}."
     )
     graphql: GraphQLMatch | None = Field(
-        default=None, description="Match only this GraphQL operation (for POST /graphql routes)."
+        default=None,
+        description="Match only this GraphQL operation (method then defaults to GET and POST).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _graphql_methods(cls, data: Any) -> Any:
+        # GraphQL is mostly POSTed: a GET-only default would silently never match.
+        if isinstance(data, dict) and data.get("graphql") is not None and "method" not in data:
+            return {**data, "method": ("GET", "POST")}
+        return data
 
 
 class GraphQLRequest(Rule):
@@ -183,7 +192,9 @@ class CandidateRequest(Rule):
 
     method: str | None = Field(default=None, description="Method to use; default: the same.")
     path: Template | None = Field(
-        default=None, description="Path template, e.g. /v2/accounts/{query.id}; default: the same."
+        default=None,
+        description="Path template, e.g. /v2/accounts/{query.id}; default: the same "
+        "(/graphql when 'graphql' is set).",
     )
     query: dict[str, Template] | None = Field(
         default=None,
@@ -508,6 +519,16 @@ class ComparisonConfig(Rule):
         gt=0,
         description="Decoded bodies larger than this are skipped as too_large.",
     )
+
+    @field_validator("default_route")
+    @classmethod
+    def _default_is_not_read_only(cls, value: RouteRules) -> RouteRules:
+        if value.read_only:
+            raise ValueError(
+                "the default route cannot be read_only: that would mirror every unrouted write; "
+                "declare read_only on the routes that really change nothing"
+            )
+        return value
 
     @field_validator("routes")
     @classmethod

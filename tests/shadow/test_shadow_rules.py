@@ -126,6 +126,7 @@ INVALID = [
         "needs 'operation', 'field'",
     ),
     ("noise threshold", {"noise": {"relative": 120}}, "less than or equal to 100"),
+    ("read-only default route", {"default_route": {"read_only": True}}, "cannot be read_only"),
 ]
 
 
@@ -153,3 +154,10 @@ def test_the_config_subclasses_cleanly() -> None:
 
     config = WithProxy.model_validate({"listen_port": 9000, "routes": [ROUTE]})
     assert (config.listen_port, config.routes[0].name) == (9000, "r")
+
+
+def test_graphql_routes_take_get_and_post_unless_told() -> None:
+    graphql = {"path": "/graphql", "graphql": {"operation": "GetDebtor"}}
+    assert Route.model_validate(route(match=graphql)).match.method == ("GET", "POST")
+    only_post = {**graphql, "method": "POST"}
+    assert Route.model_validate(route(match=only_post)).match.method == ("POST",)
