@@ -9,6 +9,16 @@ environment or random source: everything it needs is passed in.
     answers ─► Verifier.settle ─► compare (fast equality, explain only differences)
                                   ─► noise split ─► redaction ─► Exchange (frozen, JSON)
 
+Typical use by an adapter (the proxy's worker, replay, a scenario suite):
+
+    verifier = Verifier(config)               # config: ComparisonConfig (the `shadow:` section)
+    plan = verifier.plan(request, is_test_tenant=registry.contains, draw=rng.random())
+    if plan.mirror:                           # else plan.skip says why, and settle records it
+        candidate = send(plan.candidate)      # a Response, or CandidateFailure on error/timeout
+        secondary = send(plan.request) if plan.secondary else None
+    exchange = verifier.settle(plan, primary, candidate, secondary, timings=..., at=now)
+    store(exchange.to_json())                 # already redacted
+
 Modules, each usable alone: `rules` (the configuration models), `message` (Request, Response),
 `routes` (matching and translation), `classify` (safety, GraphQL, tenant scope), `codec`
 (content encodings, JSON), `normalize`, `diff`, `compare`, `noise`, `redact`, `exchange`

@@ -24,7 +24,6 @@ from shadow.normalize import Normalizer
 from shadow.rules import ComparisonConfig, RouteRules
 
 PairOutcome = Equal | Different | Skipped | CandidateFailed
-_BOOL_TOKENS: Final = (b"true", b"false")
 
 
 class CompiledRoute:
@@ -144,7 +143,7 @@ def _open_primary(compiled: CompiledRoute, primary: Response) -> _Primary | Skip
         # An empty body (204, HEAD) is compared as bytes whatever its Content-Type claims.
         return _Primary("bytes", raw, content_type, canonical=raw)
     if _classify_body(raw, content_type) == "json":
-        return _Primary("json", raw, content_type, any(t in raw for t in _BOOL_TOKENS))
+        return _Primary("json", raw, content_type, _has_bool_token(raw))
     mode = compiled.rules.non_json
     if mode == "skip":
         kind = codec.media_type(content_type) or "a body without Content-Type"
@@ -226,7 +225,7 @@ def _compare_json(
         value = compiled.normalizer.reshape(parsed, "candidate")
     except DecodeError as exc:
         return CandidateFailed("error", str(exc))
-    check_bools = primary.has_bools or any(token in raw for token in _BOOL_TOKENS)
+    check_bools = primary.has_bools or _has_bool_token(raw)
     try:
         canonical = compiled.normalizer.normalize(value)
         if same(expected, canonical, check_bools=check_bools):
@@ -234,6 +233,11 @@ def _compare_json(
         return compiled.explainer.explain(expected, canonical)
     except RecursionError:
         return _TOO_DEEP
+
+
+def _has_bool_token(raw: bytes) -> bool:
+    # Without a `true` or `false` anywhere in either body, `==` alone is exact.
+    return b"true" in raw or b"false" in raw
 
 
 def _header_differences(

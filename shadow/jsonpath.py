@@ -203,6 +203,10 @@ def locate(document: Any, *patterns: Sequence[PatternSegment]) -> list[Location]
     for pattern in patterns:
         if pattern:
             _locate(document, tuple(pattern), 0, 0, found)
+    if len(patterns) == 1 and DESCEND not in patterns[0]:
+        # One pattern without '..' names each place once, all at one depth, and the walk
+        # already visits array indices from the highest: nothing to sort or deduplicate.
+        return [location for _, location in found]
     found.sort(key=_deepest_last_index_first)
     unique: dict[tuple[int, str | int], Location] = {}
     for _, location in found:

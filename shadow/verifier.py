@@ -103,7 +103,16 @@ class Verifier:
         if not classification.safe:
             if tenant.tenant is None:
                 return skipped(Skipped("unsafe", f"{classification.reason}; {tenant.reason}"))
-            if not is_test_tenant(tenant.tenant):
+            try:
+                registered = is_test_tenant(tenant.tenant)
+            except Exception as exc:  # deny by default: an unreachable registry allows nothing
+                return skipped(
+                    Skipped(
+                        "unsafe",
+                        f"{classification.reason}; the test-tenant registry failed ({exc!r})",
+                    )
+                )
+            if not registered:
                 return skipped(
                     Skipped(
                         "unsafe",

@@ -208,3 +208,14 @@ def test_without_redaction_the_verifier_refuses_unless_told() -> None:
     with pytest.raises(RuleError, match=r"shadow\.redaction"):
         Verifier(bare)
     assert Verifier(bare, allow_unredacted=True).redactor is None
+
+
+def test_a_failing_tenant_registry_denies_the_write() -> None:
+    def registry_down(tenant: str) -> bool:
+        raise ConnectionError("registry unreachable")
+
+    request = Request.of("POST", "/api/pay.php", {**JSON, "X-Tenant-Id": "t-test"}, b"{}")
+    plan = verifier().plan(request, is_test_tenant=registry_down)
+    assert plan.skip is not None
+    assert plan.skip.reason == "unsafe"
+    assert "registry failed" in plan.skip.detail
