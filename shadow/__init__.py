@@ -13,6 +13,7 @@ Typical use by an adapter (the proxy's worker, replay, a scenario suite):
 
     verifier = Verifier(config)               # config: ComparisonConfig (the `shadow:` section)
     plan = verifier.plan(request, is_test_tenant=registry.contains, draw=rng.random())
+    candidate = secondary = None
     if plan.mirror:                           # else plan.skip says why, and settle records it
         candidate = send(plan.candidate)      # a Response, or CandidateFailure on error/timeout
         secondary = send(plan.request) if plan.secondary else None
@@ -24,12 +25,13 @@ Modules, each usable alone: `rules` (the configuration models), `message` (Reque
 (content encodings, JSON), `normalize`, `diff`, `compare`, `noise`, `redact`, `exchange`
 (outcomes), `jsonpath` (rule paths), `verifier` (all of it together).
 
-Exceptions (only configuration mistakes raise; request and candidate problems become outcomes):
+Exceptions. `Verifier` and `Comparator` raise only for configuration mistakes; the lower-level
+functions raise the other errors, which those two turn into outcomes (skipped, candidate_failed):
 
     ShadowError
     ├── RuleError (also ValueError)   a rule cannot be used as written
     ├── DecodeError                   a body cannot be decoded or parsed
-    │   └── BodyTooLargeError              ... or is larger than max_body_bytes once decoded
+    │   └── BodyTooLargeError         ... or is larger than max_body_bytes once decoded
     └── TranslationError              a request lacks what its route needs for the candidate
 """
 
