@@ -57,7 +57,11 @@ class Router:
     def __init__(self, config: ComparisonConfig) -> None:
         self.config = config
         self._routes = tuple((route, compile_path(route.match.path)) for route in config.routes)
-        self._graphql_paths = tuple(compile_path(path) for path in config.graphql_paths)
+        # A route that matches a GraphQL operation makes its path a GraphQL path as well.
+        graphql_routes = [route.match.path for route in config.routes if route.match.graphql]
+        self._graphql_paths = tuple(
+            compile_path(path) for path in (*config.graphql_paths, *graphql_routes)
+        )
         self.default = RouteMatch(DEFAULT_ROUTE, config.default_route)
 
     def is_graphql(self, request: Request) -> bool:

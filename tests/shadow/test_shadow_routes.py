@@ -210,3 +210,20 @@ def test_route_lookup_by_name() -> None:
     assert ROUTER.route("debtor").name == "debtor"  # type: ignore[attr-defined]
     with pytest.raises(KeyError):
         ROUTER.route("nope")
+
+
+def test_a_graphql_route_makes_its_path_a_graphql_path() -> None:
+    config = ComparisonConfig.model_validate(
+        {
+            "graphql_paths": [],
+            "routes": [
+                {"name": "q", "match": {"path": "/api/gql", "graphql": {"field": "debtor"}}}
+            ],
+        }
+    )
+    router = Router(config)
+    request = gql("{ debtor { id } }")
+    request = Request(request.method, "/api/gql", request.query, request.headers, request.body)
+    assert router.is_graphql(request)
+    assert router.match(request, read_graphql(request)).name == "q"
+    assert not router.is_graphql(Request.of("POST", "/graphql"))
