@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +22,7 @@ from rich.text import Text
 
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
+from fixtures.lookup import TestTenantLookup
 from load.campaign import Outcome, Targets, compare, run_target
 from load.errors import PlanError, RunError
 from load.launcher import RemoteWorkers
@@ -116,6 +118,15 @@ def _guarded(action: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_CONFIG if action == "plan" else EXIT_CODES[Verdict.INVALID])
 
 
+def _registry(config: CutoverConfig) -> Callable[[int], bool] | None:
+    """The test-tenant registry of both databases, when the environment requires it."""
+    env = config.load.environments.get(config.load.environment)
+    if env is None or not env.registry:
+        return None
+    urls = [config.databases.monolith, config.databases.services]
+    return TestTenantLookup(urls, config.tenants).is_test_tenant
+
+
 def _remote(value: str | None) -> RemoteWorkers | None:
     if value is None:
         return None
@@ -148,7 +159,7 @@ def run_command(
     try:
         outcome = run_target(
             loaded.load, profile, targets, target, folder, workers=workers,
-            remote=_remote(remote_workers), progress=_progress,
+            remote=_remote(remote_workers), registered=_registry(loaded), progress=_progress,
         )  # fmt: skip
     except PlanError as exc:
         stderr.print(Text(str(exc)), highlight=False)
@@ -177,7 +188,7 @@ def compare_command(
     try:
         outcome = compare(
             loaded.load, profile, targets, folder, pairs=pairs, workers=workers,
-            remote=_remote(remote_workers), progress=_progress,
+            remote=_remote(remote_workers), registered=_registry(loaded), progress=_progress,
         )  # fmt: skip
     except PlanError as exc:
         stderr.print(Text(str(exc)), highlight=False)

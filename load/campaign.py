@@ -20,7 +20,7 @@ import httpx
 
 from load.errors import PlanError
 from load.launcher import RemoteWorkers, run_arm
-from load.plan import RunPlan, TenantData, plan_run
+from load.plan import RunPlan, TenantData, admit, plan_run
 from load.routes import endpoint_of
 from load.runs import Arm, RunResult, steady
 from load.settings import LoadSettings, Profile
@@ -106,15 +106,17 @@ def run_target(
     *,
     workers: int | None = None,
     remote: RemoteWorkers | None = None,
+    registered: Callable[[int], bool] | None = None,
     progress: Progress = lambda _: None,
 ) -> Outcome:
     """One run against one arm, judged on the absolute gates."""
     profile = profile_named(settings, profile_name)
+    admit(settings, profile, profile.tenant, registered)
     tenant = discover_tenant(targets.primary, profile.tenant)
     label = "A1" if arm == "primary" else "B1"
     plan = plan_run(
         settings, profile, arm=arm, host=targets.url(arm), tenant=tenant, label=label,
-        workers=workers,
+        workers=workers, registered=registered,
     )  # fmt: skip
     result = _run(plan, profile, out / "runs" / label, settings, progress, remote)
     verdict = evaluate(settings.gates_for(profile), [], [result], settings.policy)
@@ -130,19 +132,21 @@ def compare(
     pairs: int | None = None,
     workers: int | None = None,
     remote: RemoteWorkers | None = None,
+    registered: Callable[[int], bool] | None = None,
     progress: Progress = lambda _: None,
 ) -> Outcome:
     """Interleaved pairs of primary and candidate runs, and the verdict on them."""
     profile = profile_named(settings, profile_name)
     if pairs is not None:
         profile = profile.model_copy(update={"pairs": pairs})
+    admit(settings, profile, profile.tenant, registered)
     tenant = discover_tenant(targets.primary, profile.tenant)
     results: dict[Arm, list[RunResult]] = {"primary": [], "candidate": []}
     for order, arm in enumerate(arm_sequence(profile.pairs, profile.order)):
         label = f"{'A' if arm == 'primary' else 'B'}{len(results[arm]) + 1}"
         plan = plan_run(
             settings, profile, arm=arm, host=targets.url(arm), tenant=tenant, label=label,
-            order=order, workers=workers,
+            order=order, workers=workers, registered=registered,
         )  # fmt: skip
         folder = out / "runs" / label
         results[arm].append(_run(plan, profile, folder, settings, progress, remote))

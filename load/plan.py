@@ -8,6 +8,8 @@ machine) as one JSON command-line option, so that remote workers need nothing bu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from load.errors import PlanError
@@ -49,6 +51,51 @@ class RunPlan(BaseModel):
         return self.rate / self.users
 
 
+def admit(
+    settings: LoadSettings,
+    profile: Profile,
+    client: int,
+    registered: Callable[[int], bool] | None = None,
+) -> None:
+    """Refuse (PlanError) a run above the rate cap or outside a test tenant, before any request.
+
+    `registered` answers whether a client id is a registered test tenant (the fixtures registry,
+    wired by the CLI); the environment's `registry: true` (the default) makes it mandatory.
+    """
+    cap = settings.rate_cap()
+    if profile.rate > cap:
+        raise PlanError(
+            f"The profile offers {profile.rate:g} requests/s but environment "
+            f"{settings.environment!r} is capped at {cap:g} requests/s (load.max_rps and "
+            f"load.environments.{settings.environment}.max_rps). A load run may never exceed the "
+            "cap: lower the profile's rate, or raise the cap if this environment can take it."
+        )
+    env = settings.environments.get(settings.environment)
+    allowed = env.test_clients if env else ()
+    if client != profile.tenant or client not in allowed:
+        raise PlanError(
+            f"Client {client} is not a declared test tenant of environment "
+            f"{settings.environment!r} (load.environments.{settings.environment}.test_clients: "
+            f"{list(allowed)}). Load runs only inside test tenants, so that no real debtor's "
+            "data is read or written: create a test tenant and list its client id there."
+        )
+    if env is None or not env.registry:
+        return
+    if registered is None:
+        raise PlanError(
+            f"Environment {settings.environment!r} requires test tenants to be registered "
+            "(load.environments.*.registry), but no registry check is available. Run through "
+            "`cutover load`, which checks the registry in both databases, or set registry: "
+            "false only for a system that has no registry, such as the sandbox's demo data."
+        )
+    if not registered(client):
+        raise PlanError(
+            f"Client {client} is not registered as a test tenant in both databases. Load runs "
+            "only inside test tenants: create one with `cutover tenants create` and use its id "
+            "as the profile's tenant."
+        )
+
+
 def plan_run(
     settings: LoadSettings,
     profile: Profile,
@@ -60,25 +107,11 @@ def plan_run(
     order: int = 0,
     workers: int | None = None,
     timeout_s: float = 10.0,
+    registered: Callable[[int], bool] | None = None,
 ) -> RunPlan:
-    """The plan of one arm-run of `profile`; raises PlanError when it would break a safety rule."""
-    cap = settings.rate_cap()
-    if profile.rate > cap:
-        raise PlanError(
-            f"The profile offers {profile.rate:g} requests/s but environment "
-            f"{settings.environment!r} is capped at {cap:g} requests/s (load.max_rps and "
-            f"load.environments.{settings.environment}.max_rps). A load run may never exceed the "
-            "cap: lower the profile's rate, or raise the cap if this environment can take it."
-        )
-    env = settings.environments.get(settings.environment)
-    allowed = env.test_clients if env else ()
-    if tenant.client != profile.tenant or tenant.client not in allowed:
-        raise PlanError(
-            f"Client {tenant.client} is not a declared test tenant of environment "
-            f"{settings.environment!r} (load.environments.{settings.environment}.test_clients: "
-            f"{list(allowed)}). Load runs only inside test tenants, so that no real debtor's "
-            "data is read or written: create a test tenant and list its client id there."
-        )
+    """The plan of one arm-run of `profile`; raises PlanError when it would break a safety rule
+    (`admit`)."""
+    admit(settings, profile, tenant.client, registered)
     return RunPlan(
         arm=arm,
         label=label,

@@ -130,6 +130,11 @@ class Environment(Section):
     test_clients: tuple[int, ...] = Field(
         default=(), description="client ids of registered test tenants that load may touch"
     )
+    registry: bool = Field(
+        default=True,
+        description="also require the tenant in the test-tenant registry of both databases "
+        "(fixtures); false only for systems without one, such as the sandbox's demo data",
+    )
 
 
 class LoadSettings(Section):

@@ -151,10 +151,14 @@ def evaluate(
             _endpoint(TOTAL, gates.total, primary, candidate, policy, rng, run_problems)
         )
     outcome = worst([v.outcome for v in verdicts])
-    if problems:
+    if run_problems.invalid:
         outcome = Outcome.INVALID
-    elif run_problems.no_go and outcome != Outcome.INVALID:
+    elif run_problems.no_go:
+        # A candidate stopped on its error rate is decided: its short, failing runs are the
+        # finding, not a bad measurement.
         outcome = Outcome.NO_GO
+    elif problems:
+        outcome = Outcome.INVALID
     return Verdict(
         outcome=outcome,
         exit_code=outcome.exit_code,

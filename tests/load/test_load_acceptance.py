@@ -72,7 +72,8 @@ def settings(**profile: Any) -> LoadSettings:
     return LoadSettings.model_validate(
         {
             "environment": "sandbox",
-            "environments": {"sandbox": {"max_rps": 200, "test_clients": [1]}},
+            # The sandbox's demo clients are not in a test-tenant registry (no fixtures tables).
+            "environments": {"sandbox": {"max_rps": 200, "test_clients": [1], "registry": False}},
             "gates": {
                 "each": ["error_rate < 1%"],
                 "endpoints": {"debtor": ["p95 < 250ms", "p50 <= 2.5x primary"]},
@@ -172,3 +173,38 @@ def test_two_workers_totals_equal_the_sum_of_the_workers(clean: Targets, tmp_pat
     assert facts["locust_requests"] == sum(per_worker.values())
     assert outcome.verdict.runs[0]["workers"] == 2
     assert (run_folder / "locust.html").stat().st_size > 10_000
+
+
+def test_every_persona_works_on_both_arms(clean: Targets, tmp_path: Path) -> None:
+    everyone = settings(personas={"agent": 3, "payments": 2, "dashboard": 2, "dump": 2})
+    for arm in ("primary", "candidate"):
+        outcome = run_target(everyone, "smoke", clean, arm, tmp_path / arm)  # type: ignore[arg-type]
+        (run,) = outcome.candidate
+        assert set(run.endpoints) == {
+            "debtor", "debtors", "payment", "dashboard", "dump", "dump_status",
+        }, arm  # fmt: skip
+        failing = {name: e.failures for name, e in run.endpoints.items() if e.failures}
+        assert not failing, (arm, failing, (tmp_path / arm / "runs").as_posix())
+
+
+def test_a_failing_candidate_is_stopped_early_and_is_no_go(tmp_path: Path) -> None:
+    hard = settings().model_copy(update={"abort_min_requests": 40, "abort_error_rate": 0.5})
+    with sandbox(tmp_path / "sandbox", "errors=0.9") as targets:
+        started = time.monotonic()
+        outcome = run_target(hard, "smoke", targets, "candidate", tmp_path / "out")
+        took = time.monotonic() - started
+    verdict = outcome.verdict
+    assert verdict.outcome == Outcome.NO_GO
+    assert any("stopped early: error rate" in p for p in verdict.problems)
+    assert took < 6 + 5  # well before the 6 s run would have ended plus start-up
+
+
+def test_cli_refuses_a_tenant_missing_from_the_registry(clean: Targets, tmp_path: Path) -> None:
+    config = _config_file(tmp_path, clean, {})
+    text = json.loads(config.read_text())
+    text["load"]["environments"]["sandbox"]["registry"] = True
+    config.write_text(json.dumps(text))
+    done = _cutover("load", "compare", "--profile", "smoke", "-c", str(config))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "not registered as a test tenant" in " ".join(done.stderr.split())
+    assert not (tmp_path / "out").exists()  # refused before any load

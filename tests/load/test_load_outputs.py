@@ -17,12 +17,12 @@ from load.errors import PlanError
 from load.plan import TenantData, plan_run
 from load.report import allure_results, markdown, write
 from load.runs import RawRun, RawSeries, RunFacts, steady
-from load.settings import GateSet, LoadSettings, Policy
+from load.settings import Environment, GateSet, LoadSettings, Policy
 from load.verdict import evaluate
 
 SETTINGS = LoadSettings.model_validate(
     {
-        "environments": {"sandbox": {"max_rps": 100, "test_clients": [3]}},
+        "environments": {"sandbox": {"max_rps": 100, "test_clients": [3], "registry": False}},
         "profiles": {"p": {"tenant": 3, "rate": 50, "duration_s": 10, "warmup_s": 2}},
     }
 )
@@ -122,3 +122,17 @@ def test_plan_refuses_a_rate_above_the_cap_and_a_non_test_tenant() -> None:
     stranger = TenantData(client=1, debtors=(1,))
     with pytest.raises(PlanError, match="not a declared test tenant"):
         plan_run(SETTINGS, profile, arm="primary", host="http://x", tenant=stranger, label="A1")
+
+
+def test_plan_requires_the_registry_by_default() -> None:
+    settings = SETTINGS.model_copy(
+        update={"environments": {"prod": Environment(max_rps=100, test_clients=(3,))}}
+    ).model_copy(update={"environment": "prod"})
+    profile = settings.profiles["p"]
+    tenant = TenantData(client=3, debtors=(1,))
+    args = {"arm": "primary", "host": "http://x", "tenant": tenant, "label": "A1"}
+    with pytest.raises(PlanError, match="no registry check is available"):
+        plan_run(settings, profile, **args)  # type: ignore[arg-type]
+    with pytest.raises(PlanError, match="not registered as a test tenant"):
+        plan_run(settings, profile, registered=lambda client: False, **args)  # type: ignore[arg-type]
+    assert plan_run(settings, profile, registered=lambda client: client == 3, **args)  # type: ignore[arg-type]
