@@ -337,7 +337,7 @@ def test_debtor_pages_match(http: httpx.Client, sides: Sides, client: int, page:
         v2["page"],
     )
     assert [legacy_summary(x) for x in legacy["debtors"]] == [v2_summary(x) for x in v2["items"]]
-    assert len(v2["items"]) == {1: 20, 2: 5, 3: 0}[page] if client == 1 else 8
+    assert len(v2["items"]) == ({1: 20, 2: 5, 3: 0}[page] if client == 1 else 8)
 
 
 def test_client_matches(http: httpx.Client, sides: Sides) -> None:
