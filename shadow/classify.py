@@ -84,7 +84,7 @@ class Classification:
 
 def read_graphql(request: Request) -> GraphQLRequest:
     """Parse the GraphQL a request carries (URL for GET, body for POST)."""
-    if request.method in SAFE_METHODS:
+    if request.method.upper() in SAFE_METHODS:
         document = request.param("query")
         if document is None:
             return GraphQLRequest()

@@ -10,6 +10,7 @@ by replay and by the scenario suites.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,7 +199,7 @@ def _compare_body(
     elif primary.kind == "text":
         text = codec.text_of(raw, other.header("content-type"))
         if text != primary.canonical:
-            differences.append(Difference("$", "changed", primary.canonical, text))
+            differences.extend(_text_differences(primary.canonical, text))
     elif raw != primary.raw:
         differences.append(Difference("$", "changed", _digest(primary.raw), _digest(raw)))
     return Different(tuple(differences)) if differences else Equal()
@@ -233,6 +234,23 @@ def _compare_json(
         return compiled.explainer.explain(expected, canonical)
     except RecursionError:
         return _TOO_DEEP
+
+
+def _text_differences(primary: str, candidate: str) -> list[Difference]:
+    """Changed line ranges of two texts, as if each were an array of lines (`$[12]`)."""
+    left, right = primary.splitlines(), candidate.splitlines()
+    matcher = difflib.SequenceMatcher(None, left, right, autojunk=False)
+    differences = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        old, new = "\n".join(left[i1:i2]), "\n".join(right[j1:j2])
+        if tag == "replace":
+            differences.append(Difference(f"$[{i1}]", "changed", old, new))
+        elif tag == "delete":
+            differences.append(Difference(f"$[{i1}]", "removed", old, None))
+        elif tag == "insert":
+            differences.append(Difference(f"$[{i1}]", "added", None, new))
+    # Texts equal line by line but not byte by byte (line endings, a final newline).
+    return differences or [Difference("$", "changed", primary, candidate)]
 
 
 def _has_bool_token(raw: bytes) -> bool:

@@ -146,6 +146,8 @@ class Explainer:
         self._walk((), primary, candidate, found, deep)
         if deep:
             found.extend(_deepdiff(deep))
+        # Document order (`$.a[2]` before `$.a[10]`), not the order of the rendered strings.
+        found.sort(key=lambda item: tuple(map(_segment_order, item[0])))
         differences = []
         for segments, kind, left, right in found:
             if kind in ("changed", "type_changed") and self._within_tolerance(
@@ -155,7 +157,6 @@ class Explainer:
             differences.append(
                 Difference(jsonpath.render(segments), kind, plain(left), plain(right))  # type: ignore[arg-type]
             )
-        differences.sort(key=lambda difference: difference.path)
         return differences
 
     def _walk(
@@ -243,6 +244,14 @@ class Explainer:
             if jsonpath.matches_exactly(pattern, path):
                 return abs(_decimal(left) - _decimal(right)) <= tolerance
         return False
+
+
+def _segment_order(segment: Segment) -> tuple[int, Any]:
+    if isinstance(segment, KeyedItem):
+        return (2, segment.value)
+    if isinstance(segment, int):
+        return (1, segment)
+    return (0, segment)
 
 
 def _decimal(value: Any) -> Decimal:

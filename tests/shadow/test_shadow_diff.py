@@ -236,3 +236,10 @@ def test_paths_and_kinds_match_deepdiff_on_nested_objects(left: Any, right: Any)
         for level in levels
     }
     assert ours == theirs
+
+
+def test_differences_come_in_document_order() -> None:
+    found = Explainer().explain(
+        {"a": list(range(12)), "b": 1}, {"a": [*range(2), 9, *range(3, 10), 9, 9], "b": 2}
+    )
+    assert [d.path for d in found] == ["$.a[2]", "$.a[10]", "$.a[11]", "$.b"]
