@@ -126,9 +126,10 @@ class Store:
 
     def debtors_page(self, client_id: int, offset: int, limit: int) -> tuple[list[Debtor], int]:
         """One page of a client's debtors by id, and the client's total debtor count."""
-        self.client(client_id)
-        t = self.t.debtor
+        t, c = self.t.debtor, self.t.client
         with self.engine.connect() as conn:
+            if conn.execute(sa.select(c.c.id).where(c.c.id == client_id)).first() is None:
+                raise NotFoundError("client", client_id)
             total = conn.execute(
                 sa.select(sa.func.count()).select_from(t).where(t.c.client_id == client_id)
             ).scalar_one()
@@ -158,20 +159,30 @@ class Store:
         """Accounts (debtor + debts with figures) for several debtors, in the given order."""
         if not debtors:
             return []
-        ids = [d.id for d in debtors]
         with self.engine.connect() as conn:
-            debts = self._debts(conn, self.t.debt.c.debtor_id.in_(ids))
-            paid = self._paid(
-                conn,
-                self.t.allocation.c.debt_id.in_([d.id for d in debts]) if debts else sa.false(),
-            )
+            return self._accounts(conn, debtors, rounding)
+
+    def _accounts(
+        self, conn: sa.Connection, debtors: Sequence[Debtor], rounding: str
+    ) -> list[Account]:
+        ids = [d.id for d in debtors]
+        debts = self._debts(conn, self.t.debt.c.debtor_id.in_(ids))
+        paid = self._paid(
+            conn, self.t.allocation.c.debt_id.in_([d.id for d in debts]) if debts else sa.false()
+        )
         by_debtor: dict[int, list[Debt]] = defaultdict(list)
         for debt in debts:
             by_debtor[debt.debtor_id].append(debt)
         return [domain.account(d, by_debtor[d.id], paid, rounding) for d in debtors]
 
     def account(self, debtor_id: int, rounding: str = ROUND_HALF_EVEN) -> Account:
-        return self.accounts([self.debtor(debtor_id)], rounding)[0]
+        # One connection for the three reads: the hot path of every account screen.
+        t = self.t.debtor
+        with self.engine.connect() as conn:
+            row = conn.execute(_select(t).where(t.c.id == debtor_id)).first()
+            if row is None:
+                raise NotFoundError("debtor", debtor_id)
+            return self._accounts(conn, [Debtor(**row._mapping)], rounding)[0]
 
     def client_accounts(self, client_id: int, rounding: str = ROUND_HALF_EVEN) -> Iterator[Account]:
         """Every account of a client by debtor id, in batches (for the dump job)."""
