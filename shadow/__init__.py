@@ -57,7 +57,7 @@ from shadow.normalize import Normalizer
 from shadow.redact import Redactor
 from shadow.routes import RouteMatch, Router
 from shadow.rules import ComparisonConfig, Route, RouteRules
-from shadow.verifier import Plan, Verifier
+from shadow.verifier import Plan, Verifier, draw_for
 
 __all__ = [
     "BodyTooLargeError",
@@ -95,6 +95,7 @@ __all__ = [
     "TranslationError",
     "Verifier",
     "classify",
+    "draw_for",
     "read_graphql",
     "same",
     "tenant_of",

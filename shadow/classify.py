@@ -3,8 +3,9 @@
 A request is `safe` when it cannot change state: a GET, HEAD or OPTIONS without a body, a GraphQL
 request every operation of which is a query, or a request on a route declared read-only. Anything
 else is `unsafe`: other methods, GraphQL mutations and subscriptions, batches that mix them,
-persisted queries sent without their document, bodies that do not parse, and GraphQL POSTs without
-a Content-Type (the server might read the body in a way we did not). GraphQL is read with
+persisted queries sent without their document (unless the configuration registers the document
+for that hash), bodies that do not parse, and GraphQL POSTs without a Content-Type (the server
+might read the body in a way we did not). GraphQL is read with
 graphql-core's parser, never with regular expressions.
 
 The tenant scope lets the proxy mirror an unsafe request when, and only when, it belongs to a
@@ -82,13 +83,28 @@ class Classification:
         return self.safety == "safe"
 
 
-def read_graphql(request: Request) -> GraphQLRequest:
-    """Parse the GraphQL a request carries (URL for GET, body for POST)."""
+def read_graphql(request: Request, persisted: Mapping[str, str] | None = None) -> GraphQLRequest:
+    """Parse the GraphQL a request carries (URL for GET, body for POST).
+
+    `persisted` maps SHA-256 hashes of registered documents to the documents, so that a
+    persisted query sent by hash alone can still be read.
+    """
+    registry = persisted or {}
     if request.method.upper() in SAFE_METHODS:
         document = request.param("query")
-        if document is None:
+        if document is None and request.param("extensions") is None:
             return GraphQLRequest()
-        return _calls([{"query": document, "operationName": request.param("operationName")}])
+        extensions = request.param("extensions")
+        return _calls(
+            [
+                {
+                    "query": document,
+                    "operationName": request.param("operationName"),
+                    "extensions": _json_or_none(extensions),
+                }
+            ],
+            registry,
+        )
     if request.param("query") is not None:
         return GraphQLRequest(error="a POST with a GraphQL document in its URL is ambiguous")
     content_type = request.header("content-type")
@@ -99,7 +115,7 @@ def read_graphql(request: Request) -> GraphQLRequest:
     kind = codec.media_type(content_type)
     if kind == "application/graphql":
         text = request.body.decode("utf-8", errors="replace")
-        return _calls([{"query": text, "operationName": request.param("operationName")}])
+        return _calls([{"query": text, "operationName": request.param("operationName")}], registry)
     if not codec.is_json_type(content_type):
         return GraphQLRequest(error=f"unsupported Content-Type {kind!r} for a GraphQL request")
     try:
@@ -109,12 +125,21 @@ def read_graphql(request: Request) -> GraphQLRequest:
     if isinstance(payload, list):
         if not payload:
             return GraphQLRequest(batch=True, error="the batch is empty")
-        read = _calls(payload)
+        read = _calls(payload, registry)
         return GraphQLRequest(calls=read.calls, batch=True, error=read.error)
-    return _calls([payload])
+    return _calls([payload], registry)
 
 
-def _calls(payloads: list[Any]) -> GraphQLRequest:
+def _json_or_none(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _calls(payloads: list[Any], registry: Mapping[str, str]) -> GraphQLRequest:
     calls = []
     for payload in payloads:
         if not isinstance(payload, dict):
@@ -124,11 +149,13 @@ def _calls(payloads: list[Any]) -> GraphQLRequest:
         if name is not None and not isinstance(name, str):
             return GraphQLRequest(error="operationName must be a string")
         persisted = _persisted_hash(payload.get("extensions"))
+        if document is None and persisted is not None:
+            document = registry.get(persisted.lower())
         if document is None:
             if persisted is not None:
                 return GraphQLRequest(
-                    error=f"persisted query {persisted[:12]}… was sent without its document, so "
-                    "what it does is unknown"
+                    error=f"persisted query {persisted[:12]}… was sent without its document and "
+                    "is not registered in graphql_persisted, so what it does is unknown"
                 )
             return GraphQLRequest(error="the request has no GraphQL document ('query')")
         if not isinstance(document, str):

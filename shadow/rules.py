@@ -8,6 +8,7 @@ models once (`routes.Router`, `normalize.Normalizer`, `redact.Redactor`) and nev
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zoneinfo
 from decimal import Decimal
@@ -507,6 +508,10 @@ class ComparisonConfig(Rule):
     graphql_paths: tuple[PathTemplate, ...] = Field(
         default=("/graphql",), description="Paths that serve GraphQL (their bodies are parsed)."
     )
+    graphql_persisted: dict[str, str] = Field(
+        default_factory=dict,
+        description="Persisted queries the clients send by hash: SHA-256 (hex) → document.",
+    )
     tenant_scope: TenantScope = Field(
         default_factory=TenantScope, description="Where requests name their tenant."
     )
@@ -519,6 +524,28 @@ class ComparisonConfig(Rule):
         gt=0,
         description="Decoded bodies larger than this are skipped as too_large.",
     )
+
+    @field_validator("graphql_persisted")
+    @classmethod
+    def _hashes_match(cls, value: dict[str, str]) -> dict[str, str]:
+        from graphql import GraphQLSyntaxError, parse
+
+        checked = {}
+        for digest, document in value.items():
+            actual = hashlib.sha256(document.encode()).hexdigest()
+            if digest.lower() != actual:
+                raise ValueError(
+                    f"persisted query {digest[:12]}…: the SHA-256 of its document is "
+                    f"{actual[:12]}…; copy the hash the client sends for exactly this document"
+                )
+            try:
+                parse(document)
+            except GraphQLSyntaxError as exc:
+                raise ValueError(
+                    f"persisted query {digest[:12]}… does not parse: {exc.message}"
+                ) from None
+            checked[actual] = document
+        return checked
 
     @field_validator("default_route")
     @classmethod

@@ -9,6 +9,7 @@ I/O: the proxy addon, replay and the scenario suites call them around their own 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,16 @@ from shadow.rules import ComparisonConfig
 
 def _no_test_tenants(tenant: str) -> bool:
     return False
+
+
+def draw_for(key: str) -> float:
+    """A number in [0, 1) fixed by a key, to pass as `Verifier.plan(draw=...)`.
+
+    Sampling by a tenant or debtor id instead of a random number always picks the same ones, so
+    every request of a sampled debtor's flow is mirrored and none of an unsampled one's.
+    """
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +103,11 @@ class Verifier:
         `is_test_tenant` answers from the tenant registry; `draw` is a number in [0, 1) from the
         caller's random source, compared with the route's sample_rate (None: always sampled).
         """
-        graphql = read_graphql(request) if self.router.is_graphql(request) else None
+        graphql = (
+            read_graphql(request, self.config.graphql_persisted)
+            if self.router.is_graphql(request)
+            else None
+        )
         match = self.router.match(request, graphql)
         classification = classify(request, graphql=graphql, read_only=match.rules.read_only)
         tenant = tenant_of(request, self.config.tenant_scope, match.params)

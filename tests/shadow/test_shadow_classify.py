@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import urllib.parse
 
 import pytest
 
@@ -276,3 +278,48 @@ def test_disagreeing_sources_are_named_in_the_reason() -> None:
     assert "different tenants" in lookup.reason
     assert "'a'" in lookup.reason
     assert "'b'" in lookup.reason
+
+
+QUERY = "query GetDebtor { debtor(id: 1) { name } }"
+MUTATION = "mutation Pay { pay(id: 1) }"
+REGISTRY = {hashlib.sha256(doc.encode()).hexdigest(): doc for doc in (QUERY, MUTATION)}
+
+
+def persisted(document: str) -> dict[str, object]:
+    digest = hashlib.sha256(document.encode()).hexdigest()
+    return {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+
+
+PERSISTED = [
+    ("registered query", gql(persisted(QUERY)), "safe", "every GraphQL operation is a query"),
+    ("registered mutation", gql(persisted(MUTATION)), "unsafe", "mutation"),
+    ("unregistered hash", gql(persisted("{ other }")), "unsafe", "not registered"),
+    (
+        "registered query over GET",
+        Request.of(
+            "GET",
+            "/graphql?extensions=" + urllib.parse.quote(json.dumps(persisted(QUERY)["extensions"])),
+        ),
+        "safe",
+        "query",
+    ),
+    (
+        "document sent along is what counts",
+        gql({"query": MUTATION, **persisted(QUERY)}),
+        "unsafe",
+        "mutation",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_", "safety", "reason"),
+    [case[1:] for case in PERSISTED],
+    ids=[case[0] for case in PERSISTED],
+)
+def test_persisted_queries_are_read_from_the_registry(
+    request_: Request, safety: str, reason: str
+) -> None:
+    result = classify(request_, graphql=read_graphql(request_, REGISTRY))
+    assert result.safety == safety
+    assert reason in result.reason

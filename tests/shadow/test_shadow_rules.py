@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def test_the_documented_example_validates_and_covers_every_rule_type() -> None:
     assert search.non_json == "text"
     assert config.redaction is not None
     assert config.tenant_scope.header == "x-tenant-id"
+    assert len(config.graphql_persisted) == 1
 
 
 def test_config_is_frozen() -> None:
@@ -127,6 +129,12 @@ INVALID = [
     ),
     ("noise threshold", {"noise": {"relative": 120}}, "less than or equal to 100"),
     ("read-only default route", {"default_route": {"read_only": True}}, "cannot be read_only"),
+    ("persisted hash mismatch", {"graphql_persisted": {"ab" * 32: "{ a }"}}, "SHA-256 of its"),
+    (
+        "persisted document that does not parse",
+        {"graphql_persisted": {hashlib.sha256(b"{ a").hexdigest(): "{ a"}},
+        "does not parse",
+    ),
 ]
 
 

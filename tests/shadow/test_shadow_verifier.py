@@ -219,3 +219,24 @@ def test_a_failing_tenant_registry_denies_the_write() -> None:
     assert plan.skip is not None
     assert plan.skip.reason == "unsafe"
     assert "registry failed" in plan.skip.detail
+
+
+def test_registered_persisted_queries_are_mirrored() -> None:
+    import hashlib
+
+    document = "query GetDebtor { debtor(id: 1) { name } }"
+    digest = hashlib.sha256(document.encode()).hexdigest()
+    config = CONFIG.model_copy(update={"graphql_persisted": {digest: document}})
+    body = json.dumps({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}})
+    request = Request.of("POST", "/graphql", JSON, body.encode())
+    assert Verifier(config).plan(request).mirror
+    assert not verifier().plan(request).mirror
+
+
+def test_draws_for_keys_are_fixed_and_spread_evenly() -> None:
+    from shadow import draw_for
+
+    assert draw_for("debtor-7") == draw_for("debtor-7")
+    draws = [draw_for(f"debtor-{n}") for n in range(10_000)]
+    assert all(0 <= draw < 1 for draw in draws)
+    assert 0.08 < sum(draw < 0.1 for draw in draws) / len(draws) < 0.12
