@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from load.campaign import Targets, compare, run_target
-from load.launcher import worker_sample_counts
+from load.campaign import Targets, compare, discover_tenant, run_target
+from load.launcher import RemoteWorkers, run_arm, worker_command, worker_sample_counts
+from load.plan import RunPlan
 from load.settings import LoadSettings
 from load.verdict import Outcome
 
@@ -208,3 +210,33 @@ def test_cli_refuses_a_tenant_missing_from_the_registry(clean: Targets, tmp_path
     assert done.returncode == 2, done.stdout + done.stderr
     assert "not registered as a test tenant" in " ".join(done.stderr.split())
     assert not (tmp_path / "out").exists()  # refused before any load
+
+
+def test_remote_workers_connect_to_a_master_started_alone(clean: Targets, tmp_path: Path) -> None:
+    # The multi-machine form, on one machine: the worker is started by hand, as on another host.
+    port = free_port()
+    profile = settings().profiles["smoke"].model_copy(update={"duration_s": 4.0})
+    tenant = discover_tenant(clean.primary, 1)
+    plan = RunPlan(
+        arm="primary", label="A1", host=clean.primary, personas={"agent": 1.0}, users=10,
+        rate=20, duration_s=profile.duration_s, workers=1, tenant=tenant,
+        abort_error_rate=0.5, abort_min_requests=200,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        worker_command(plan, tmp_path, port), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        raw = run_arm(plan, tmp_path, remote=RemoteWorkers(bind="127.0.0.1", port=port, wait_s=30))
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+    assert raw.facts.locust_requests == raw.requests > 40
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
