@@ -89,7 +89,8 @@ def _finish(config: CutoverConfig, outcome: Outcome, title: str) -> None:
         allure_dir=config.reports.allure_results,
     )
     table = Table(title=f"load verdict: {title}")
-    for column in ("endpoint", "verdict", "gate", "primary", "candidate", "ratio [bounds]"):
+    baseline = "primary" if verdict.compared else ""
+    for column in ("endpoint", "verdict", "gate", baseline, verdict.judged, "ratio [bounds]"):
         table.add_column(column)
     for endpoint in verdict.endpoints:
         for check in endpoint.checks:

@@ -33,6 +33,11 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+def _columns(verdict: Verdict) -> str:
+    """The two value columns: primary and candidate, or (one arm) the baseline stays empty."""
+    return "primary | candidate" if verdict.compared else f"- | {verdict.judged}"
+
+
 def markdown(verdict: Verdict, title: str) -> str:
     lines = [
         f"# Load verdict: {verdict.outcome} ({title})",
@@ -43,7 +48,7 @@ def markdown(verdict: Verdict, title: str) -> str:
     if verdict.problems:
         lines += ["Problems:", "", *(f"- {p}" for p in verdict.problems), ""]
     lines += [
-        "| endpoint | routes | verdict | gate | primary | candidate | ratio [bounds] | why |",
+        f"| endpoint | routes | verdict | gate | {_columns(verdict)} | ratio [bounds] | why |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for endpoint in verdict.endpoints:

@@ -106,6 +106,9 @@ class Verdict(Model):
     problems: tuple[str, ...]
     endpoints: tuple[EndpointVerdict, ...]
     runs: tuple[dict[str, Any], ...]
+    judged: str = "candidate"
+    """the arm the gates judged: the candidate in a comparison, else the one arm that ran"""
+    compared: bool = True
 
     def headline(self) -> str:
         bad = [e for e in self.endpoints if e.outcome == self.outcome and e.outcome != Outcome.GO]
@@ -165,6 +168,8 @@ def evaluate(
         problems=(*problems, *run_problems.no_go),
         endpoints=tuple(verdicts),
         runs=tuple(_run_row(run) for run in _interleaved(primary, candidate)),
+        judged=candidate[0].facts.arm if candidate else "candidate",
+        compared=bool(primary),
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from array import array
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -79,6 +81,8 @@ def test_markdown_html_and_allure(tmp_path: Path) -> None:
     paths = write(verdict, tmp_path, "demo", primary, candidate, allure_dir=tmp_path / "allure")
     page = paths["html"].read_text()
     assert page.count("<svg") == 2
+    for svg in re.findall(r"<svg.*?</svg>", page, re.S):
+        ElementTree.fromstring(svg)  # well-formed inline SVG
     assert "<script" not in page
     assert "src=" not in page
     assert json.loads(paths["json"].read_text())["exit_code"] == 10
@@ -136,3 +140,11 @@ def test_plan_requires_the_registry_by_default() -> None:
     with pytest.raises(PlanError, match="not registered as a test tenant"):
         plan_run(settings, profile, registered=lambda client: False, **args)  # type: ignore[arg-type]
     assert plan_run(settings, profile, registered=lambda client: client == 3, **args)  # type: ignore[arg-type]
+
+
+def test_a_single_arm_report_names_the_arm_it_judged(tmp_path: Path) -> None:
+    gates = GateSet.model_validate({"each": ["p95 < 50ms"]})
+    run = steady(raw("primary", 0), 2.0, {})
+    verdict = evaluate(gates, [], [run], Policy(resamples=200))
+    assert (verdict.judged, verdict.compared) == ("primary", False)
+    assert "| - | primary |" in markdown(verdict, "one arm")
