@@ -1,0 +1,402 @@
+"""Helpers for the shadow proxy's tests: fake sides that count what they receive, the sandbox and
+mitmdump as processes, waiting with deadlines, and configuration files.
+
+`FakeSide` is an HTTP/1.1 server on 127.0.0.1 (an ephemeral port, its own thread and loop) that
+records every request it receives and answers according to the first path segment:
+
+    /json/...       a deterministic JSON document (the same on every side)
+    /gzip|br|zstd/  that document, content-encoded
+    /chunked/...    that document with Transfer-Encoding: chunked
+    /binary/...     4 KB of deterministic binary, application/octet-stream
+    /pii/...        personal data (a name, an e-mail, an IBAN) that differs per side
+    /slow/...       the document after `slow_s` seconds
+    /fail500/...    500
+    /garbage/...    bytes that are not HTTP, then close
+    /huge/...       a 20 MB JSON body
+    /truncated/...  Content-Length 1000 with 10 bytes, then close
+    /reset/...      a TCP reset (SO_LINGER 0)
+
+With `faulty=False` (a primary) the fault paths answer the JSON document instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import brotli  # type: ignore[import-untyped]
+import zstandard
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+MITMDUMP = VENV_BIN / "mitmdump"
+SECRET = "proxy-tests-secret-0123456789"
+PERSON = {"name": "Anna Kowalska-Testperson", "email": "anna.kowalska@example.org",
+          "iban": "DE89370400440532013000"}  # fmt: skip
+OTHER_PERSON = {"name": "Jan Nowak-Testperson", "email": "jan.nowak@example.org",
+                "iban": "GB82WEST12345698765432"}  # fmt: skip
+
+
+def wait_for(
+    predicate: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.05
+) -> None:
+    """Poll `predicate` until it holds; fail with `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def document(path: str) -> bytes:
+    body = {
+        "path": path,
+        "items": [{"id": i, "amount": f"{i * 10}.50", "status": "open"} for i in range(20)],
+        "note": "deterministic",
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FakeSide:
+    """A counting HTTP server; see the module docstring for its paths."""
+
+    def __init__(self, *, faulty: bool = True, slow_s: float = 5.0, name: str = "side") -> None:
+        self.faulty = faulty
+        self.slow_s = slow_s
+        self.name = name
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FakeSide:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        self.port = future.result(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        async def stop() -> None:
+            if self._server is not None:
+                self._server.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def requests(self) -> list[Received]:
+        with self._lock:
+            return list(self.received)
+
+    async def _start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        key, value = line.split(":", 1)
+                        headers[key.strip().lower()] = value.strip()
+                body = b""
+                if "content-length" in headers:
+                    body = await reader.readexactly(int(headers["content-length"]))
+                elif headers.get("transfer-encoding", "").lower() == "chunked":
+                    body = await _read_chunked(reader)
+                with self._lock:
+                    self.received.append(Received(method, target, headers, body))
+                if not await self._answer(target, writer):
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+    async def _answer(self, target: str, writer: asyncio.StreamWriter) -> bool:
+        """Write the answer; False when the connection is finished."""
+        kind = target.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        path = target.split("?", 1)[0]
+        body = document(path)
+        headers = {"Content-Type": "application/json"}
+        if kind == "gzip":
+            body, headers["Content-Encoding"] = gzip.compress(body, mtime=0), "gzip"
+        elif kind == "br":
+            body, headers["Content-Encoding"] = brotli.compress(body), "br"
+        elif kind == "zstd":
+            body, headers["Content-Encoding"] = zstandard.compress(body), "zstd"
+        elif kind == "binary":
+            body = random.Random(path).randbytes(4096)
+            headers["Content-Type"] = "application/octet-stream"
+        elif kind == "pii":
+            person = OTHER_PERSON if self.name == "candidate" else PERSON
+            body = json.dumps({"debtor": person, "id": 7}).encode()
+        elif kind == "chunked":
+            head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            head += "Transfer-Encoding: chunked\r\n\r\n"
+            writer.write(head.encode())
+            for start in range(0, len(body), 100):
+                part = body[start : start + 100]
+                writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        if self.faulty:
+            if kind == "slow":
+                await asyncio.sleep(self.slow_s)
+            elif kind == "fail500":
+                return await _write(writer, 500, b'{"error":"boom"}', headers)
+            elif kind == "garbage":
+                writer.write(b"\x00\xff\xfe this is not HTTP at all \r\n\r\n\x00")
+                await writer.drain()
+                writer.close()
+                return False
+            elif kind == "huge":
+                big = b'{"blob":"' + b"x" * (20 * 1024 * 1024) + b'"}'
+                return await _write(writer, 200, big, headers)
+            elif kind == "truncated":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+                await writer.drain()
+                writer.close()
+                return False
+            elif kind == "reset":
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return False
+        return await _write(writer, 200, body, headers)
+
+
+async def _write(
+    writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str]
+) -> bool:
+    reason = {200: "OK", 500: "Internal Server Error"}[status]
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    writer.write(head.encode() + body)
+    await writer.drain()
+    return True
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts = []
+    for _ in range(100_000):
+        size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")
+            break
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+    return b"".join(parts)
+
+
+def write_config(
+    path: Path,
+    *,
+    primary: str,
+    candidate: str,
+    secondary: str | None = None,
+    store: str | None = None,
+    shadow: dict[str, Any] | None = None,
+    candidate_timeout_s: float = 5.0,
+) -> Path:
+    """A cutover configuration for a proxy test (JSON is valid YAML)."""
+    section: dict[str, Any] = {
+        "store": store or f"sqlite:///{path.parent / 'shadow.sqlite'}",
+        "redaction": {"secret": SECRET},
+        "tenant_scope": {"header": "X-Tenant-Id"},
+        "store_flush_s": 0.2,
+        "max_rps": 100_000,
+        "stats_interval_s": 60,
+        "test_tenant_registry": False,
+    }
+    section.update(shadow or {})
+    targets: dict[str, Any] = {
+        "primary": {"url": primary},
+        "candidate": {"url": candidate, "timeout_s": candidate_timeout_s},
+    }
+    if secondary is not None:
+        targets["secondary"] = {"url": secondary}
+    config = {
+        "targets": targets,
+        "databases": {
+            "monolith": f"sqlite:///{path.parent / 'monolith.sqlite'}",
+            "services": f"sqlite:///{path.parent / 'services.sqlite'}",
+        },
+        "shadow": section,
+    }
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+class Mitmdump:
+    """`mitmdump --mode reverse:PRIMARY -s cutover/shadow_entry.py --set shadow_config=...`."""
+
+    def __init__(self, primary: str, config: Path, workdir: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.log_path = workdir / f"mitmdump-{self.port}.log"
+        confdir = workdir / "mitmproxy-conf"
+        confdir.mkdir(exist_ok=True)
+        self.command = [
+            str(MITMDUMP), "--mode", f"reverse:{primary}", "--listen-host", "127.0.0.1",
+            "-p", str(self.port), "-s", str(REPO / "cutover" / "shadow_entry.py"),
+            "--set", f"shadow_config={config}", "--set", f"confdir={confdir}",
+            "--set", "flow_detail=0", "--set", "termlog_verbosity=warn", *extra,
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Mitmdump:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+            )
+        process = self.process
+        wait_for(
+            lambda: port_open(self.port) or process.poll() is not None, 30, "mitmdump to listen"
+        )
+        if process.poll() is not None:
+            raise AssertionError(f"mitmdump exited: {self.log()}")
+        wait_for(lambda: "ready" in self.log(), 30, "the shadow pipeline to be ready")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def children(self) -> list[int]:
+        """Pids of the processes mitmdump started (the pipeline's worker)."""
+        assert self.process is not None
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.process.pid:
+                found.append(int(entry.name))
+        return found
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+class Sandbox:
+    """The sandbox (`python -m sandbox up --db sqlite`) as a process."""
+
+    def __init__(self, data_dir: Path, regressions: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.log_path = data_dir / "sandbox.log"
+        self.command = [
+            sys.executable, "-m", "sandbox", "up", "--db", "sqlite", "--monolith-port", "0",
+            "--services-port", "0", "--data-dir", str(data_dir), "--seed", "demo",
+        ]  # fmt: skip
+        if regressions:
+            self.command += ["--regressions", regressions]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.monolith = ""
+        self.services = ""
+
+    def __enter__(self) -> Sandbox:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        wait_for(lambda: self._announced() or self._exited(), 60, "the sandbox to start")
+        if not self._announced():
+            raise AssertionError(f"the sandbox did not start: {self.log_path.read_text()}")
+        return self
+
+    def _exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def _announced(self) -> bool:
+        for line in self.log_path.read_text().splitlines():
+            if line.startswith("sandbox monolith: "):
+                self.monolith = line.split(": ", 1)[1].strip()
+            if line.startswith("sandbox services: "):
+                self.services = line.split(": ", 1)[1].strip()
+        return bool(self.monolith and self.services)
+
+    def __exit__(self, *_: object) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

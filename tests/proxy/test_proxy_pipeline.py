@@ -1,0 +1,220 @@
+"""The store and the mirror pipeline, without mitmproxy: real SQLite and PostgreSQL, the real
+sandbox over HTTP, the worker in its own process."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from proxy_support import FakeSide, Sandbox, wait_for, write_config
+
+from cutover.configfile import load_config
+from cutover.shadow_cli import mirroring_of
+from shadow.diff import Difference
+from shadow.exchange import CandidateFailed, Different, Equal, Exchange, Statuses, Timings
+from shadow.message import Request
+from shadow.mirror import RateCap, sample_draw
+from shadow.noise import NoiseState, RouteCounts
+from shadow.pipeline import LiveJob, Pipeline
+from shadow.recording import read
+from shadow.settings import Mirroring
+from shadow.store import Batch, Store
+
+
+def _exchange(
+    route: str = "debtor", outcome: object = None, at: datetime | None = None
+) -> Exchange:
+    return Exchange(
+        route=route,
+        method="GET",
+        target="/api/debtor.php?id=1",
+        safety="safe",
+        outcome=outcome or Equal(),  # type: ignore[arg-type]
+        statuses=Statuses(200, 200, None),
+        timings=Timings(1.0, 2.0, None),
+        at=at or datetime.now(UTC),
+        id=uuid.uuid4().hex,
+    )
+
+
+def _store_roundtrip(url: str) -> None:
+    first, second = Store(url, "proxy-a"), Store(url, "proxy-b")
+    first.create()
+    second.create()
+    different = Different((Difference("$.balance", "changed", 1, 2),))
+    first.write(Batch([_exchange(), _exchange(outcome=different)], {("debtor", "equal"): 1}))
+    second.write(Batch([], {("debtor", "equal"): 2, ("*", "dropped.queue_full"): 5}))
+    first.write(Batch([], {("debtor", "equal"): 4}))
+    assert first.counter_totals() == {("debtor", "equal"): 7, ("*", "dropped.queue_full"): 5}
+    assert first.outcome_counts() == {("debtor", "equal"): 1, ("debtor", "different"): 1}
+    assert [e.outcome.kind for e in first.read_exchanges()] == ["equal", "different"]
+
+    state = NoiseState(routes={"debtor": RouteCounts(
+        secondary_total=30, candidate_total=31, secondary={"$.ts": 30}, candidate={"$.ts": 29}
+    )})  # fmt: skip
+    first.write(Batch(noise=state))
+    first.write(Batch(noise=state))  # a snapshot replaces, it does not add
+    assert first.noise_state() == state
+    assert second.noise_state() == NoiseState()
+
+    old = _exchange(at=datetime.now(UTC) - timedelta(days=40))
+    first.write(Batch([old]))
+    assert first.prune(datetime.now(UTC) - timedelta(days=30)) == 1
+    assert sum(first.outcome_counts().values()) == 2
+    first.close()
+    second.close()
+
+
+def test_sqlite_store_counts_noise_and_prunes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'shadow.sqlite'}"
+    _store_roundtrip(url)
+    journal = Store(url)
+    with journal.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    journal.close()
+
+
+@pytest.mark.postgres
+def test_postgres_store_counts_noise_and_prunes(postgres_store: str) -> None:
+    _store_roundtrip(postgres_store)
+
+
+def test_sampling_is_fixed_by_the_key_and_the_rate_cap_holds() -> None:
+    draws = [sample_draw(f"tenant-{i}") for i in range(2000)]
+    assert draws == [sample_draw(f"tenant-{i}") for i in range(2000)]
+    assert 0.45 < sum(d < 0.5 for d in draws) / len(draws) < 0.55
+    assert sample_draw("a", salt="x") != sample_draw("a")
+    now = [0.0]
+    cap = RateCap(10, clock=lambda: now[0])
+    assert sum(cap.allow() for _ in range(50)) == 10
+    now[0] = 0.5
+    assert sum(cap.allow() for _ in range(50)) == 5
+
+
+def _mirroring(tmp_path: Path, primary: str, candidate: str, **shadow: object) -> Mirroring:
+    config = write_config(
+        tmp_path / "cutover.yaml",
+        primary=primary,
+        candidate=candidate,
+        secondary=primary,
+        shadow={"record_file": str(tmp_path / "recording.jsonl"), **shadow},
+        candidate_timeout_s=1.0,
+    )
+    return mirroring_of(load_config(config, os.environ))
+
+
+def _live(client: httpx.Client, method: str, target: str, **kw: object) -> LiveJob:
+    """Call the primary directly and package the answer as the addon would."""
+    started = time.time()
+    response = client.request(method, target, **kw)  # type: ignore[arg-type]
+    request = response.request
+    return (
+        uuid.uuid4().hex,
+        started,
+        method,
+        target,
+        tuple((k, v) for k, v in request.headers.multi_items()),
+        request.content,
+        response.status_code,
+        tuple(response.headers.multi_items()),
+        response.content,
+        response.elapsed.total_seconds() * 1000,
+    )
+
+
+def test_pipeline_mirrors_sandbox_traffic_into_the_store(sandbox: Sandbox, tmp_path: Path) -> None:
+    mirroring = _mirroring(tmp_path, sandbox.monolith, sandbox.services)
+    pipeline = Pipeline(mirroring, proxy_id="pipeline-test")
+    pipeline.start()
+    try:
+        assert pipeline.wait_ready(30)
+        with httpx.Client(base_url=sandbox.monolith, timeout=10) as client:
+            jobs = [_live(client, "GET", f"/api/debtor.php?id={i}") for i in (1, 2, 3)]
+            jobs.append(_live(client, "POST", "/api/note.php?id=1", content=b"text=hello"))
+        for job in jobs:
+            assert pipeline.offer(job)
+        store = Store(mirroring.store_url)
+        wait_for(
+            lambda: store.counter_totals().get(("default", "offered"), 0) == 4, 20, "4 offered"
+        )
+        wait_for(lambda: sum(store.outcome_counts().values()) == 3, 20, "3 exchanges")
+    finally:
+        pipeline.stop()
+    counters = store.counter_totals()
+    assert counters[("default", "skipped.unsafe")] == 1
+    assert counters[("default", "mirrored")] == 3
+    assert counters[("default", "secondary")] == 3
+    outcomes = store.outcome_counts()
+    # The sandbox's request_id differs on every call: the secondary shows it is noise.
+    assert set(outcomes) <= {("default", "equal"), ("default", "noise_only")}
+    recorded = sorted(r.target for r in read(tmp_path / "recording.jsonl"))
+    assert recorded == [f"/api/debtor.php?id={i}" for i in (1, 2, 3)]
+    store.close()
+
+
+def test_pipeline_drops_stale_jobs_counts_a_down_candidate_and_stops_on_kill(
+    tmp_path: Path,
+) -> None:
+    with FakeSide(faulty=False, name="primary") as primary:
+        down = f"http://127.0.0.1:{_closed_port()}"
+        mirroring = _mirroring(tmp_path, primary.url, down, stale_after_s=2)
+        pipeline = Pipeline(mirroring, proxy_id="faults")
+        pipeline.start()
+        try:
+            assert pipeline.wait_ready(30)
+            with httpx.Client(base_url=primary.url, timeout=10) as client:
+                fresh = _live(client, "GET", "/json/1")
+                stale = (fresh[0] + "-old", fresh[1] - 60, *fresh[2:])
+            assert pipeline.offer(fresh)
+            assert pipeline.offer(stale)  # type: ignore[arg-type]
+            store = Store(mirroring.store_url)
+            wait_for(lambda: sum(store.outcome_counts().values()) == 1, 20, "one exchange")
+            wait_for(
+                lambda: store.counter_totals().get(("*", "dropped.stale")) == 1, 20, "stale count"
+            )
+            failed = store.read_exchanges()[0].outcome
+            assert isinstance(failed, CandidateFailed)
+            assert failed.failure == "error"
+            # The direct call and the secondary of the mirrored job; nothing for the stale one.
+            assert len(primary.requests()) == 2
+            pipeline.kill()
+
+            def dropped_by_switch() -> bool:
+                pipeline.offer((fresh[0], time.time(), *fresh[2:]))
+                return store.counter_totals().get(("*", "dropped.kill_switch"), 0) >= 1
+
+            wait_for(dropped_by_switch, 10, "the kill switch to drop a job", step_s=0.25)
+        finally:
+            pipeline.stop()
+        store.close()
+
+
+def _closed_port() -> int:
+    from proxy_support import free_port
+
+    return free_port()
+
+
+def test_replay_obeys_safety_and_stores(sandbox: Sandbox, tmp_path: Path) -> None:
+    import asyncio
+
+    from shadow.replay import replay
+
+    mirroring = _mirroring(tmp_path, sandbox.monolith, sandbox.services)
+    requests = [Request.of("GET", f"/api/debtor.php?id={i}") for i in (1, 2)]
+    requests.append(Request.of("POST", "/api/note.php?id=1", body=b"text=x"))
+    requests.append(Request.of("POST", "/api/note.php?id=1", {"X-Tenant-Id": "-999000"}, b"t=x"))
+    result = asyncio.run(
+        replay(mirroring, requests, concurrency=2, rate=100, is_test_tenant=lambda t: False)
+    )
+    assert result.requests == 4
+    assert result.stored == 2
+    assert result.counters[("default", "skipped.unsafe")] == 2
+    store = Store(mirroring.store_url)
+    assert sum(store.outcome_counts().values()) == 2
+    store.close()
