@@ -17,7 +17,7 @@ class GateError(LoadError, ValueError):
         super().__init__(
             f"The gate {text!r} is not valid: {reason}. Gates read like k6 thresholds: "
             "'p95 < 300ms', 'p(99) <= 1s', 'avg < 120ms', 'error_rate < 0.5%', 'rps >= 200', "
-            "or relative to the primary: 'p95 <= 1.10x primary'."
+            "or relative to the primary: 'p95 <= 1.10x primary'"
         )
 
 
