@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
+from cutover.configfile import load_config
 from load.gates import Gate
 from load.settings import LoadSettings
 
@@ -74,3 +77,28 @@ def test_the_global_cap_applies_when_it_is_lower() -> None:
         LoadSettings.model_validate(
             section(max_rps=120, profiles={"x": {"tenant": 3, "rate": 121}})
         )
+
+
+def test_the_cutover_config_carries_the_load_section(tmp_path: Path) -> None:
+    config = tmp_path / "cutover.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "targets": {
+                    "primary": {"url": "http://127.0.0.1:1"},
+                    "candidate": {"url": "http://127.0.0.1:2"},
+                },
+                "databases": {"monolith": "sqlite:///m.sqlite", "services": "sqlite:///s.sqlite"},
+                "load": section(),
+            },
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
+    loaded = load_config(config, {})
+    assert isinstance(loaded.load, LoadSettings)
+    assert loaded.load.profiles["smoke"].rate == 100
+    assert loaded.load.max_rps == 500
+    bare = config.read_text().split("load:")[0] + "reports: {}\n"
+    config.write_text(bare, encoding="utf-8")
+    assert load_config(config, {}).load.max_rps == 500  # the section stays optional
