@@ -1,0 +1,185 @@
+"""The live path under a misbehaving candidate, through real mitmdump: byte-identical answers,
+no live failure, every candidate problem recorded with its reason; encodings, chunked, binary and
+an HTTP/2 client; no personal value in the store or the recording."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from proxy_support import (
+    OTHER_PERSON,
+    PERSON,
+    FakeSide,
+    Mitmdump,
+    wait_for,
+    write_config,
+)
+
+from shadow.exchange import CandidateFailed, Skipped
+from shadow.store import Store
+
+PATHS = {
+    # path: (outcome kind, reason)
+    "/json/a?x=1": ("equal", None),
+    "/gzip/a": ("equal", None),
+    "/br/a": ("equal", None),
+    "/zstd/a": ("equal", None),
+    "/chunked/a": ("equal", None),
+    "/binary/a": ("skipped", "unsupported_content"),
+    "/slow/a": ("candidate_failed", "timeout"),
+    "/fail500/a": ("candidate_failed", "status"),
+    "/garbage/a": ("candidate_failed", "error"),
+    "/huge/a": ("candidate_failed", "error"),
+    "/truncated/a": ("candidate_failed", "error"),
+    "/reset/a": ("candidate_failed", "error"),
+    f"/pii/a?email={PERSON['email']}": ("different", None),
+}
+
+
+def _raw_get(port: int, target: str) -> tuple[int, bytes, str | None, str | None, float]:
+    """A GET whose body is returned as sent (still content-encoded), with its duration."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", target, headers={"Accept-Encoding": "gzip, br, zstd"})
+        response = connection.getresponse()
+        body = response.read()
+        return (
+            response.status,
+            body,
+            response.getheader("content-type"),
+            response.getheader("content-encoding"),
+            time.perf_counter() - started,
+        )
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def sides() -> tuple[FakeSide, FakeSide]:
+    with (
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(slow_s=3.0, name="candidate") as candidate,
+    ):
+        yield primary, candidate
+
+
+def test_a_misbehaving_candidate_never_touches_the_live_path(
+    sides: tuple[FakeSide, FakeSide], tmp_path: Path
+) -> None:
+    primary, candidate = sides
+    recording = tmp_path / "recording.jsonl"
+    config = write_config(
+        tmp_path / "cutover.yaml",
+        primary=primary.url,
+        candidate=candidate.url,
+        secondary=primary.url,
+        candidate_timeout_s=1.0,
+        shadow={"record_file": str(recording)},
+    )
+    # lazy: with no upstream connection at the TLS handshake, mitmproxy offers h2 to the client.
+    lazy = ("--set", "connection_strategy=lazy")
+    with Mitmdump(primary.url, config, tmp_path, *lazy) as proxy:
+        for target in PATHS:
+            direct = _raw_get(primary.port, target)
+            proxied = _raw_get(proxy.port, target)
+            assert proxied[:4] == direct[:4], target
+            # The candidate takes 3 s on /slow: the live answer does not wait for it.
+            assert proxied[4] < 1.0, (target, proxied[4])
+        # An HTTP/2-capable client over TLS. mitmproxy in reverse mode towards an http:// primary
+        # settles on HTTP/1.1 with it (an h2-only client is refused by mitmproxy itself, addon or
+        # not); the live answer is right and the exchange is compared.
+        with httpx.Client(http2=True, verify=False, timeout=10) as client:
+            answer = client.get(f"https://127.0.0.1:{proxy.port}/json/h2")
+        assert answer.status_code == 200
+        assert answer.content == _raw_get(primary.port, "/json/h2")[1]
+
+        store = Store(f"sqlite:///{tmp_path / 'shadow.sqlite'}")
+        wait_for(lambda: sum(store.outcome_counts().values()) >= len(PATHS) + 1, 30, "outcomes")
+    by_target = {e.target: e for e in store.read_exchanges()}
+    for target, (kind, reason) in PATHS.items():
+        path = target.split("?", 1)[0]
+        exchange = next(e for t, e in by_target.items() if t.startswith(path))
+        assert exchange.outcome.kind == kind, (target, exchange.outcome)
+        if isinstance(exchange.outcome, CandidateFailed | Skipped):
+            found = getattr(exchange.outcome, "failure", None) or getattr(
+                exchange.outcome, "reason", None
+            )
+            assert found == reason, (target, exchange.outcome)
+            assert exchange.outcome.detail
+    assert by_target["/json/h2"].outcome.kind == "equal"
+
+    # No personal value that the traffic carried is stored or recorded, in any form.
+    stored = store.dump_text() + recording.read_text()
+    store.close()
+    for person in (PERSON, OTHER_PERSON):
+        for value in person.values():
+            assert value not in stored
+    assert "pii:" in stored
+
+
+def test_a_down_candidate_and_the_kill_switch(
+    sides: tuple[FakeSide, FakeSide], tmp_path: Path
+) -> None:
+    primary, candidate = sides
+    switch = tmp_path / "STOP"
+    config = write_config(
+        tmp_path / "cutover.yaml",
+        primary=primary.url,
+        candidate=candidate.url,
+        shadow={"kill_switch_file": str(switch)},
+    )
+    before = len(candidate.requests())
+    with (
+        Mitmdump(primary.url, config, tmp_path) as proxy,
+        httpx.Client(base_url=proxy.url, timeout=10) as client,
+    ):
+        wait_for(
+            lambda: (
+                client.get("/json/k").status_code == 200 and len(candidate.requests()) > before + 5
+            ),
+            20,
+            "mirrored requests",
+        )
+        switch.touch()
+        switched_at = time.monotonic()
+        # Traffic keeps flowing for the one second the switch may take...
+        while time.monotonic() - switched_at < 1.0:
+            assert client.get("/json/k").status_code == 200
+        settled = len(candidate.requests())
+        # ... and after that second the candidate receives nothing more.
+        for _ in range(40):
+            assert client.get("/json/k").status_code == 200
+        store = Store(f"sqlite:///{tmp_path / 'shadow.sqlite'}")
+        wait_for(
+            lambda: store.counter_totals().get(("*", "dropped.kill_switch"), 0) >= 40,
+            20,
+            "kill-switch drops counted",
+        )
+        assert len(candidate.requests()) == settled
+        store.close()
+
+
+def test_a_candidate_that_is_down(sides: tuple[FakeSide, FakeSide], tmp_path: Path) -> None:
+    from proxy_support import free_port
+
+    primary, _ = sides
+    config = write_config(
+        tmp_path / "cutover.yaml",
+        primary=primary.url,
+        candidate=f"http://127.0.0.1:{free_port()}",
+    )
+    with Mitmdump(primary.url, config, tmp_path) as proxy:
+        for _ in range(5):
+            assert _raw_get(proxy.port, "/json/d")[:4] == _raw_get(primary.port, "/json/d")[:4]
+        store = Store(f"sqlite:///{tmp_path / 'shadow.sqlite'}")
+        wait_for(lambda: store.outcome_counts().get(("default", "candidate_failed")) == 5, 20,
+                 "5 candidate failures")  # fmt: skip
+        outcome = store.read_exchanges()[0].outcome
+        assert isinstance(outcome, CandidateFailed)
+        assert "Connect" in outcome.detail
+        store.close()
