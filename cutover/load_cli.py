@@ -71,6 +71,11 @@ def _config(path: Path) -> CutoverConfig:
         raise typer.Exit(EXIT_BAD_CONFIG) from None
 
 
+def _targets(config: CutoverConfig) -> Targets:
+    primary, candidate = config.targets.primary, config.targets.candidate
+    return Targets(primary.url, candidate.url, primary.timeout_s, candidate.timeout_s)
+
+
 def _folder(config: CutoverConfig, out: Path | None, what: str) -> Path:
     if out is not None:
         return out
@@ -155,7 +160,7 @@ def run_command(
 ) -> None:
     """One load run against one target, judged on the absolute gates."""
     loaded = _config(config)
-    targets = Targets(loaded.targets.primary.url, loaded.targets.candidate.url)
+    targets = _targets(loaded)
     folder = _folder(loaded, out, f"{profile}-{target}")
     try:
         outcome = run_target(
@@ -184,7 +189,7 @@ def compare_command(
 ) -> None:
     """Interleaved primary and candidate runs (A B B A ...) and the go/no-go verdict."""
     loaded = _config(config)
-    targets = Targets(loaded.targets.primary.url, loaded.targets.candidate.url)
+    targets = _targets(loaded)
     folder = _folder(loaded, out, f"{profile}-compare")
     try:
         outcome = compare(

@@ -33,9 +33,14 @@ Progress = Callable[[str], None]
 class Targets:
     primary: str
     candidate: str
+    primary_timeout_s: float = 10.0
+    candidate_timeout_s: float = 10.0
 
     def url(self, arm: Arm) -> str:
         return self.primary if arm == "primary" else self.candidate
+
+    def timeout_s(self, arm: Arm) -> float:
+        return self.primary_timeout_s if arm == "primary" else self.candidate_timeout_s
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ def run_target(
     label = "A1" if arm == "primary" else "B1"
     plan = plan_run(
         settings, profile, arm=arm, host=targets.url(arm), tenant=tenant, label=label,
-        workers=workers, registered=registered,
+        workers=workers, registered=registered, timeout_s=targets.timeout_s(arm),
     )  # fmt: skip
     result = _run(plan, profile, out / "runs" / label, settings, progress, remote)
     verdict = evaluate(settings.gates_for(profile), [], [result], settings.policy)
@@ -147,6 +152,7 @@ def compare(
         plan = plan_run(
             settings, profile, arm=arm, host=targets.url(arm), tenant=tenant, label=label,
             order=order, workers=workers, registered=registered,
+            timeout_s=targets.timeout_s(arm),
         )  # fmt: skip
         folder = out / "runs" / label
         results[arm].append(_run(plan, profile, folder, settings, progress, remote))

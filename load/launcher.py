@@ -40,14 +40,14 @@ def run_seconds(plan: RunPlan) -> int:
     return max(1, math.ceil(plan.duration_s))
 
 
-def _common(plan: RunPlan, out: Path) -> list[str]:
+def _common() -> list[str]:
     return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
 
 
 def local_command(plan: RunPlan, out: Path) -> list[str]:
     """The command line of a single-process run (also the master's, plus its flags)."""
     return [
-        *_common(plan, out),
+        *_common(),
         "--headless",
         "--users", str(plan.users),
         "--spawn-rate", str(plan.users),
@@ -76,7 +76,7 @@ def master_command(plan: RunPlan, out: Path, port: int, bind: str = "127.0.0.1")
 
 def worker_command(plan: RunPlan, out: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     return [
-        *_common(plan, out),
+        *_common(),
         "--worker",
         "--master-host", host,
         "--master-port", str(port),

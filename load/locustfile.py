@@ -225,6 +225,12 @@ class Persona(FastHttpUser):
 
     abstract = True
 
+    def __init__(self, environment: Any) -> None:
+        # The target's configured timeout, before the session is built with it.
+        timeout = _plan(environment).timeout_s
+        self.network_timeout = self.connection_timeout = timeout
+        super().__init__(environment)
+
     def on_start(self) -> None:
         self.plan = _plan(self.environment)
         self.host = self.plan.host
