@@ -30,7 +30,15 @@ from rich.text import Text
 
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
-from fixtures import TeardownReport, TenantError, Tenants
+from fixtures import (
+    IdRangeError,
+    NotATestTenantError,
+    SchemaMismatchError,
+    TeardownReport,
+    TenantError,
+    Tenants,
+    UnscopedStatementError,
+)
 from fixtures.schema import SideName
 
 EXIT_REFUSED = 1
@@ -55,7 +63,11 @@ def _config(path: Path) -> CutoverConfig:
 
 
 def _refused(exc: TenantError) -> typer.Exit:
-    stderr.print(Text.assemble(("Refused. ", "bold red"), str(exc)), soft_wrap=True)
+    refusal = isinstance(
+        exc, NotATestTenantError | UnscopedStatementError | SchemaMismatchError | IdRangeError
+    )
+    label = "Refused. " if refusal else "Failed. "
+    stderr.print(Text.assemble((label, "bold red"), str(exc)), soft_wrap=True)
     return typer.Exit(EXIT_REFUSED)
 
 
