@@ -84,6 +84,7 @@ def html(
     primary: Sequence[RunResult],
     candidate: Sequence[RunResult],
     generated: str,
+    locust_reports: Sequence[str] = (),
 ) -> str:
     charts = []
     for endpoint in verdict.endpoints:
@@ -95,7 +96,13 @@ def html(
         autoescape=select_autoescape(["html", "j2"]),
     )
     template = env.get_template("verdict.html.j2")
-    return template.render(verdict=verdict, title=title, charts=charts, generated=generated)
+    return template.render(
+        verdict=verdict,
+        title=title,
+        charts=charts,
+        generated=generated,
+        locust_reports=locust_reports,
+    )
 
 
 def allure_results(verdict: Verdict, folder: Path, title: str) -> list[Path]:

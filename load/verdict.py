@@ -106,6 +106,8 @@ class Verdict(Model):
     problems: tuple[str, ...]
     endpoints: tuple[EndpointVerdict, ...]
     runs: tuple[dict[str, Any], ...]
+    policy: dict[str, Any] = {}
+    """the policy the verdict was computed under (confidence, noise floor, seed, ...)"""
     judged: str = "candidate"
     """the arm the gates judged: the candidate in a comparison, else the one arm that ran"""
     compared: bool = True
@@ -168,6 +170,7 @@ def evaluate(
         problems=(*problems, *run_problems.no_go),
         endpoints=tuple(verdicts),
         runs=tuple(_run_row(run) for run in _interleaved(primary, candidate)),
+        policy=policy.model_dump(mode="json"),
         judged=candidate[0].facts.arm if candidate else "candidate",
         compared=bool(primary),
     )
