@@ -164,7 +164,9 @@ def write(
     paths["json"].write_text(verdict.model_dump_json(indent=2), encoding="utf-8")
     paths["markdown"].write_text(markdown(verdict, title), encoding="utf-8")
     generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    paths["html"].write_text(html(verdict, title, primary, candidate, generated), encoding="utf-8")
+    reports = [str(p.relative_to(out)) for p in sorted(out.glob("runs/*/locust.html"))]
+    page = html(verdict, title, primary, candidate, generated, reports)
+    paths["html"].write_text(page, encoding="utf-8")
     if allure_dir is not None:
         allure_results(verdict, allure_dir, title)
         paths["allure"] = allure_dir

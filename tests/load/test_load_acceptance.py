@@ -148,6 +148,7 @@ def test_too_short_a_run_is_invalid_with_the_reason(clean: Targets, tmp_path: Pa
     page = next((tmp_path / "out" / "load").glob("*/verdict.html")).read_text()
     assert "<svg" in page
     assert "INVALID" in page
+    assert 'href="runs/A1/locust.html"' in page
 
 
 def test_slightly_slower_candidate_with_one_pair_is_never_no_go(tmp_path: Path) -> None:
