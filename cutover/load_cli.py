@@ -23,7 +23,7 @@ from rich.text import Text
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
 from fixtures.lookup import TestTenantLookup
-from load.campaign import Outcome, Targets, compare, run_target
+from load.campaign import Outcome, Targets, calibrate, compare, run_target
 from load.errors import PlanError, RunError
 from load.launcher import RemoteWorkers
 from load.report import write
@@ -203,3 +203,43 @@ def compare_command(
         stderr.print(Text(str(exc)), highlight=False)
         raise _guarded("run") from None
     _finish(loaded, outcome, f"{profile}: candidate vs primary")
+
+
+@load_app.command("calibrate")
+def calibrate_command(
+    profile: ProfileOption,
+    config: ConfigOption = Path("cutover.yaml"),
+    pairs: Annotated[
+        int | None, typer.Option(min=1, help="Pairs of A/A runs (default: the profile's).")
+    ] = None,
+    workers: WorkersOption = None,
+    out: OutOption = None,
+) -> None:
+    """A/A runs of the primary against itself: the run-to-run noise and a suggested noise_floor."""
+    loaded = _config(config)
+    folder = _folder(loaded, out, f"{profile}-calibrate")
+    try:
+        found = calibrate(
+            loaded.load, profile, _targets(loaded), folder, pairs=pairs, workers=workers,
+            registered=_registry(loaded), progress=_progress,
+        )  # fmt: skip
+    except PlanError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise _guarded("plan") from None
+    except RunError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise _guarded("run") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "calibration.json").write_text(found.model_dump_json(indent=2), encoding="utf-8")
+    table = Table(title=f"A/A run-to-run spread of p{found.quantile * 100:g} ({found.pairs} pairs)")
+    table.add_column("endpoint")
+    table.add_column("spread")
+    for name, value in found.spread.items():
+        table.add_row(name, f"{value:.1%}")
+    stdout.print(table)
+    stdout.print(
+        f"suggested load.policy.noise_floor: {found.suggested_noise_floor:g} "
+        f"(current {loaded.load.policy.noise_floor:g}); relative budgets should sit well above it",
+        highlight=False,
+    )
+    stdout.print(f"calibration: {folder / 'calibration.json'}", highlight=False)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from load.calibration import Calibration, spread
 from load.errors import PlanError
 from load.launcher import RemoteWorkers, run_arm
 from load.plan import RunPlan, TenantData, admit, plan_run
@@ -160,6 +161,38 @@ def compare(
         settings.gates_for(profile), results["primary"], results["candidate"], settings.policy
     )
     return Outcome(verdict, tuple(results["primary"]), tuple(results["candidate"]), out)
+
+
+def calibrate(
+    settings: LoadSettings,
+    profile_name: str,
+    targets: Targets,
+    out: Path,
+    *,
+    pairs: int | None = None,
+    quantile: float = 0.95,
+    workers: int | None = None,
+    registered: Callable[[int], bool] | None = None,
+    progress: Progress = lambda _: None,
+) -> Calibration:
+    """A/A: the primary against itself in interleaved pairs, and its run-to-run spread."""
+    profile = profile_named(settings, profile_name)
+    if pairs is not None:
+        profile = profile.model_copy(update={"pairs": pairs})
+    admit(settings, profile, profile.tenant, registered)
+    tenant = discover_tenant(targets.primary, profile.tenant)
+    halves: tuple[list[RunResult], list[RunResult]] = ([], [])
+    for order in range(2 * profile.pairs):
+        # A A' A' A ...: the same alternation as a comparison, both halves on the primary.
+        half = (order % 2) ^ ((order // 2) % 2 if profile.order == "abba" else 0)
+        label = f"{'A' if half == 0 else 'AA'}{len(halves[half]) + 1}"
+        plan = plan_run(
+            settings, profile, arm="primary", host=targets.primary, tenant=tenant, label=label,
+            order=order, workers=workers, registered=registered,
+            timeout_s=targets.timeout_s("primary"),
+        )  # fmt: skip
+        halves[half].append(_run(plan, profile, out / "runs" / label, settings, progress))
+    return spread(halves[0], halves[1], quantile)
 
 
 def _run(

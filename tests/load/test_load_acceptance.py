@@ -241,3 +241,13 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def test_calibrate_measures_the_a_a_noise(clean: Targets, tmp_path: Path) -> None:
+    config = _config_file(tmp_path, clean, {"duration_s": 4})
+    done = _cutover("load", "calibrate", "--profile", "smoke", "-c", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = json.loads(next((tmp_path / "out" / "load").glob("*/calibration.json")).read_text())
+    assert set(found["spread"]) == {"debtor", "debtors"}
+    assert found["suggested_noise_floor"] >= 0
+    assert sorted(p.name for p in (tmp_path / "out" / "load").glob("*/runs/*")) == ["A1", "AA1"]

@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import pytest
 
 from load import samplefile
+from load.calibration import spread
 from load.campaign import arm_sequence
 from load.charts import distribution_svg
 from load.errors import PlanError
@@ -148,3 +149,13 @@ def test_a_single_arm_report_names_the_arm_it_judged(tmp_path: Path) -> None:
     verdict = evaluate(gates, [], [run], Policy(resamples=200))
     assert (verdict.judged, verdict.compared) == ("primary", False)
     assert "| - | primary |" in markdown(verdict, "one arm")
+
+
+def test_calibration_spread_is_the_typical_a_a_difference() -> None:
+    first = [steady(raw("primary", 0, seed=1), 2.0, {})]
+    second = [steady(raw("primary", 1, scale=1.05, seed=1), 2.0, {})]
+    found = spread(first, second)
+    assert found.spread["GET /a"] == pytest.approx(0.05)
+    assert found.suggested_noise_floor == 0.05
+    with pytest.raises(ValueError, match="same, non-zero"):
+        spread(first, [])
