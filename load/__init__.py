@@ -16,11 +16,13 @@ Layers (pure core first, thin adapters after)::
     verdict    evaluate(gates, primary runs, candidate runs, policy) -> Verdict       (pure)
     routes     the CRM operations and their route on each arm                         (pure)
     plan       admit / plan_run: the safety checks and what one Locust run must do   (pure)
+    calibration  the A/A run-to-run spread and the suggested noise floor              (pure)
     charts     inline SVG latency distributions                                       (pure)
     samplefile the compact raw-sample file format
     locustfile personas and the recorder, run only inside Locust's own processes
     launcher   runs one arm as Locust processes (local, master + N workers, remote workers)
-    campaign   the orchestrator: run_target, compare (A B B A ...), tenant discovery
+    campaign   the orchestrator: run_target, compare (A B B A ...), calibrate (A/A),
+               tenant discovery
     report     verdict.json, verdict.md, verdict.html, Allure results
 
 Errors (each message is one paragraph: what failed, why it matters, what to do)::
