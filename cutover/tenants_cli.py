@@ -40,6 +40,7 @@ from fixtures import (
     UnscopedStatementError,
 )
 from fixtures.schema import SideName
+from fixtures.tenants import reserve_window
 
 EXIT_REFUSED = 1
 EXIT_BAD_CONFIG = 2
@@ -206,3 +207,39 @@ def sweep(
         f"their owner is alive; {len(result.kept)} still within their lease",
         highlight=False,
     )
+
+
+@tenants_app.command()
+def reserve(
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Apply the moves (without it, only show them).")
+    ] = False,
+    config: ConfigOption = Path("cutover.yaml"),
+) -> None:
+    """Move the id counters past a positive tenants.id_range_* window (a one-off DBA step)."""
+    loaded = _config(config)
+    settings = loaded.tenants
+    try:
+        moves = reserve_window(
+            loaded.databases.monolith, loaded.databases.services, settings, apply=yes
+        )
+    except TenantError as exc:
+        raise _refused(exc) from None
+    table = Table(title=f"id counters and the window [{settings.id_range_start}, "
+                  f"{settings.id_range_end})")  # fmt: skip
+    for column in ("database", "table", "next id now", "next id after"):
+        table.add_column(column, justify="left" if column in ("database", "table") else "right")
+    for side, per_table in moves.items():
+        for name, (old, new) in sorted(per_table.items()):
+            table.add_row(side, name, f"{old:,}", f"{new:,}")
+    stdout.print(table)
+    if not any(moves.values()):
+        stdout.print("every counter is already past the window: nothing to do", highlight=False)
+    elif yes:
+        stdout.print("counters moved: the window now lies below every counter", highlight=False)
+    else:
+        stdout.print(
+            "nothing changed; run again with --yes to move the counters (the applications' next "
+            "ids jump past the window, so agree it with the DBA first)",
+            highlight=False,
+        )
