@@ -150,9 +150,8 @@ async def serve(mirroring: Mirroring) -> None:
     )
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
     master.addons.add(ShadowAddon(mirroring), _Announce(mirroring))  # type: ignore[no-untyped-call]
-    options.update(  # type: ignore[no-untyped-call]
-        flow_detail=0, termlog_verbosity="warn", connection_strategy="lazy"
-    )
+    # lazy: HTTP/2-capable TLS clients are offered h2 (no upstream yet at the handshake).
+    options.update(connection_strategy="lazy")  # type: ignore[no-untyped-call]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, master.shutdown)

@@ -18,6 +18,7 @@ Used two ways:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -57,6 +58,7 @@ class ShadowAddon:
         self._switch_on = False
         self._configured_path: str | None = None
         self._running = False
+        self._ticker: asyncio.TimerHandle | None = None
 
     # Lifecycle (always synchronous: mitmproxy calls these from sync contexts too).
 
@@ -93,8 +95,18 @@ class ShadowAddon:
             self.configure({"shadow_config"})
         self._running = True
         self._start_pipeline()
+        self._tick()
+
+    def _tick(self) -> None:
+        # Counts of drops reach the pipeline within a second even when traffic stops.
+        if not self._running:
+            return
+        self._send_counters()
+        self._ticker = asyncio.get_running_loop().call_later(_COUNTERS_EVERY_S, self._tick)
 
     def done(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
         self._send_counters(force=True)
         self._stop_pipeline()
         self._running = False

@@ -27,6 +27,7 @@ import multiprocessing.queues
 import multiprocessing.synchronize
 import os
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -160,6 +161,9 @@ def worker_main(
     log_level: int,
 ) -> None:
     """Entry point of the worker process."""
+    # Ctrl-C reaches the whole process group: the proxy stops us through the queue (or we see it
+    # gone); SIGTERM to the worker alone finishes the same orderly way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger("shadow")
@@ -236,6 +240,12 @@ class Worker:
         writer.start()
         local: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
         stopping = asyncio.Event()
+
+        def terminate() -> None:
+            self._stop.set()
+            stopping.set()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
         reader = threading.Thread(
             target=self._read_loop, args=(loop, local, stopping), name="shadow-reader", daemon=True
         )

@@ -1,0 +1,106 @@
+"""`cutover shadow` (the in-process launcher: logging, status endpoint, kill command, signals),
+`cutover replay` from the recording it wrote, and readable configuration errors (CLI and
+mitmdump)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from proxy_support import MITMDUMP, REPO, VENV_BIN, FakeSide, free_port, wait_for, write_config
+
+from cutover.shadow_cli import mirroring_from_file
+from shadow.store import Store
+
+CUTOVER = str(VENV_BIN / "cutover")
+
+
+def test_cutover_shadow_serves_reports_and_stops_cleanly_then_replay(tmp_path: Path) -> None:
+    with (
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        recording = tmp_path / "recording.jsonl"
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url, secondary=primary.url,
+                              shadow={"record_file": str(recording)})  # fmt: skip
+        port, status_port = free_port(), free_port()
+        log_path = tmp_path / "shadow.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [CUTOVER, "shadow", "--config", str(config), "--port", str(port),
+                 "--status-port", str(status_port)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            wait_for(lambda: "ready" in log_path.read_text(), 30, "the proxy to be ready")
+            assert f"listening on http://127.0.0.1:{port}" in log_path.read_text()
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                for i in range(10):
+                    assert client.get(f"/json/{i}").status_code == 200
+                status_url = f"http://127.0.0.1:{status_port}"
+
+                def equal_count() -> int:
+                    routes = httpx.get(f"{status_url}/status").json()["routes"]
+                    return int(routes.get("default", {}).get("equal", 0))
+
+                wait_for(lambda: equal_count() == 10, 20, "10 equal exchanges in /status")
+                assert httpx.post(f"{status_url}/kill").json()["killed"] is True
+                seen = len(candidate.requests())
+                for i in range(10):
+                    assert client.get(f"/json/k{i}").status_code == 200
+                wait_for(
+                    lambda: httpx.get(f"{status_url}/status").json()["routes"]["*"].get(
+                        "dropped.kill_switch", 0
+                    ) == 10,
+                    20, "the kill command's drops",
+                )  # fmt: skip
+                assert len(candidate.requests()) == seen
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        output = log_path.read_text()
+        assert "shadow pipeline stopped" in output
+        assert "Traceback" not in output
+
+        result = subprocess.run(
+            [CUTOVER, "replay", str(recording), "--config", str(config), "--rate", "100"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "10 exchanges stored" in result.stdout
+    store = Store(f"sqlite:///{tmp_path / 'shadow.sqlite'}")
+    with store.engine.connect() as conn:
+        replayed = conn.exec_driver_sql(
+            "SELECT count(*) FROM shadow_exchanges WHERE proxy_id = 'replay'"
+        ).scalar()
+    assert replayed == 10
+    store.close()
+
+
+def test_a_bad_configuration_is_one_paragraph_without_traceback(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "cutover.yaml", primary="http://127.0.0.1:9",
+                          candidate="http://127.0.0.1:9", shadow={"redaction": None})  # fmt: skip
+    result = subprocess.run(
+        [CUTOVER, "shadow", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "redaction" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    with pytest.raises(ValueError, match="no such configuration file"):
+        mirroring_from_file(str(tmp_path / "missing.yaml"))
+
+
+def test_mitmdump_refuses_an_unusable_shadow_config(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(MITMDUMP), "--mode", "reverse:http://127.0.0.1:9", "--listen-host", "127.0.0.1",
+         "-p", "0", "-s", str(REPO / "cutover" / "shadow_entry.py"),
+         "--set", f"confdir={tmp_path}", "--set", f"shadow_config={tmp_path / 'missing.yaml'}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "no such configuration file" in result.stdout + result.stderr
