@@ -39,7 +39,7 @@ from fixtures import (
     Tenants,
     UnscopedStatementError,
 )
-from fixtures.schema import SideName
+from fixtures.schema import RECORDS, SideName
 from fixtures.tenants import reserve_window
 
 EXIT_REFUSED = 1
@@ -102,9 +102,8 @@ def _report_table(report: TeardownReport, title: str) -> Table:
     sides = list(report.rows)
     for side in sides:
         table.add_column(side, justify="right")
-    records = list(next(iter(report.rows.values())))
-    for record in records:
-        table.add_row(record, *(str(report.rows[side][record]) for side in sides))
+    for record in RECORDS:
+        table.add_row(record, *(f"{report.rows[side].get(record, 0):,}" for side in sides))
     return table
 
 
@@ -154,16 +153,17 @@ def list_tenants(config: ConfigOption = Path("cutover.yaml")) -> None:
     with _tenants(config) as lab:
         statuses = lab.list_tenants()
     table = Table(title=f"{len(statuses)} test tenant(s)")
-    for column in ("tenant", "label", "debtors", "profile", "state", "databases", "owner",
-                   "lease", "created (UTC)", "kept until"):  # fmt: skip
+    table.add_column("tenant", no_wrap=True, min_width=11)
+    for column in ("label", "debtors", "profile", "state", "in", "owner", "lease",
+                   "created (UTC)", "kept until (UTC)"):  # fmt: skip
         table.add_column(column)
     for status in statuses:
         r = status.record
+        where = "both" if len(status.sides) == 2 else "+".join(status.sides)
         table.add_row(
-            str(r.tenant_id), r.label, str(r.debtors), r.profile, r.state,
-            "+".join(status.sides), status.owner, status.lease,
-            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
-            "" if r.keep_until is None else f"{r.keep_until:%Y-%m-%d %H:%M:%S}",
+            str(r.tenant_id), r.label, f"{r.debtors:,}", r.profile, r.state, where,
+            status.owner, status.lease, f"{r.created_at:%Y-%m-%d %H:%M}",
+            "" if r.keep_until is None else f"{r.keep_until:%Y-%m-%d %H:%M}",
         )  # fmt: skip
     stdout.print(table)
 
