@@ -29,6 +29,7 @@ EXAMPLE_PLACEHOLDER_SECRETS = {
     "CRM_MONOLITH_DB_PASSWORD": "demo-only",
     "CRM_SERVICES_DB_PASSWORD": "demo-only",
     "CUTOVER_STORE_PASSWORD": "demo-only",
+    "CUTOVER_REDACTION_KEY": "demo-only-not-a-secret-0123456789abcdef",
 }
 DEMO_DEBTOR_ID = 1
 

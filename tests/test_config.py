@@ -48,6 +48,7 @@ def test_shipped_configs_are_valid() -> None:
         "CRM_MONOLITH_DB_PASSWORD": "a",
         "CRM_SERVICES_DB_PASSWORD": "b",
         "CUTOVER_STORE_PASSWORD": "c",
+        "CUTOVER_REDACTION_KEY": "k" * 32,
     }
     example = load_config(REPO / "cutover.example.yaml", secrets)
     assert example.databases.services.startswith("postgresql+psycopg://cutover:b@")
