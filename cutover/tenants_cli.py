@@ -139,10 +139,11 @@ def create(
             except TenantError as exc:
                 raise _refused(exc) from None
         elapsed = time.perf_counter() - started
+        kept = "" if record.keep_until is None else f"{record.keep_until:%Y-%m-%d %H:%M:%S} UTC"
         stdout.print(
             f"test tenant [bold]{record.tenant_id}[/bold] ({record.debtors} debtors, profile "
             f"{record.profile}, seed {record.seed}) on both databases in {elapsed:.1f} s; ids "
-            f"{record.tenant_id}..{record.id_end - 1}; kept until {record.keep_until} UTC",
+            f"{record.tenant_id}..{record.id_end - 1}; kept until {kept or 'this command ends'}",
             highlight=False,
         )
 
@@ -207,6 +208,10 @@ def sweep(
         f"their owner is alive; {len(result.kept)} still within their lease",
         highlight=False,
     )
+    for tenant_id, reason in result.failed:
+        stderr.print(Text.assemble((f"Tenant {tenant_id} not removed. ", "bold red"), reason))
+    if result.failed:
+        raise typer.Exit(EXIT_REFUSED)
 
 
 @tenants_app.command()
