@@ -169,8 +169,6 @@ def worker_main(
     root = logging.getLogger("shadow")
     root.addHandler(handler)
     root.setLevel(log_level if log_level != logging.NOTSET else logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(Worker(mirroring, proxy_id, jobs, killed, ready, parent_pid).run())
 
