@@ -15,7 +15,7 @@ import zlib
 from decimal import Decimal
 from typing import Any, Final
 
-import brotli  # type: ignore[import-untyped]
+import brotli
 import zstandard
 
 from shadow.errors import BodyTooLargeError, DecodeError
