@@ -164,6 +164,9 @@ def worker_main(
     # Ctrl-C reaches the whole process group: the proxy stops us through the queue (or we see it
     # gone); SIGTERM to the worker alone finishes the same orderly way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Where the proxy and the mirror share cores, the scheduler should favour the live path.
+    with contextlib.suppress(OSError):
+        os.nice(mirroring.proxy.worker_nice)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger("shadow")

@@ -46,6 +46,12 @@ class ProxySettings(Rule):
     max_rps: float = Field(
         default=200.0, gt=0, description="Global cap on mirrored exchanges per second."
     )
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Scheduling niceness of the mirror's worker process (the live path wins).",
+    )
     stale_after_s: float = Field(
         default=10.0, gt=0, description="Jobs older than this when their turn comes are dropped."
     )
