@@ -104,3 +104,22 @@ def test_mitmdump_refuses_an_unusable_shadow_config(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "no such configuration file" in result.stdout + result.stderr
+
+
+def test_the_shadow_demo_finds_the_two_regressions(tmp_path: Path) -> None:
+    import os
+
+    from rich.console import Console
+
+    from cutover import shadow_demo
+    from cutover.configfile import load_config
+
+    config = write_config(tmp_path / "cutover.yaml",
+                          primary=f"http://127.0.0.1:{free_port()}",
+                          candidate=f"http://127.0.0.1:{free_port()}")  # fmt: skip
+    console = Console(record=True, width=200)
+    shadow_demo.run(load_config(config, os.environ), tmp_path, console)
+    output = console.export_text()
+    assert "what the mirror found" in output
+    assert "$.debtor.email" in output  # drop_field
+    assert "unsafe=" in output  # the notes were never mirrored

@@ -1,0 +1,201 @@
+"""The shadow step of `make demo`: sandbox + shadow proxy + a burst of Faker-built traffic.
+
+`run(config, config_dir, console)` starts the sandbox on SQLite with two candidate regressions
+switched on (`drop_field`: the facade omits `email`; `order`: lists come back reversed), starts
+the shadow proxy in front of the monolith (its own process, the same code as `cutover shadow`),
+sends a seeded burst of reads and a few writes through it, waits until every request is accounted
+for in the store, prints the per-route summary and the top differing fields, and stops both.
+Raises `DemoStepError` with a readable message when a step cannot run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import secrets
+import signal
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from faker import Faker
+from rich.console import Console
+from rich.table import Table
+
+from cutover.config import CutoverConfig
+from cutover.sandboxctl import SandboxError, SandboxProcess, plan_for
+from cutover.shadow_cli import mirroring_of, serve, setup_logging
+from shadow.exchange import Different, NoiseOnly
+from shadow.noise import field_of
+from shadow.rules import Redaction, Route
+from shadow.settings import Mirroring
+from shadow.store import Store
+
+REGRESSIONS = ("drop_field", "order")
+BURST = 200
+# The facade on the services answers the legacy paths, so each route mirrors to the same path.
+DEMO_ROUTES = tuple(
+    Route.model_validate({"name": name, "match": {"method": method, "path": path}})
+    for name, method, path in (
+        ("debtor", "GET", "/api/debtor.php"),
+        ("debtors", "GET", "/api/debtors.php"),
+        ("note", "POST", "/api/note.php"),
+    )
+)
+
+
+class DemoStepError(Exception):
+    """The shadow demo could not run; the message says why."""
+
+
+def _serve(mirroring: Mirroring) -> None:
+    setup_logging()
+    asyncio.run(serve(mirroring))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(config: CutoverConfig, config_dir: Path, console: Console) -> None:
+    """Run the shadow demo end to end and print what it found."""
+    plan = plan_for(config, config_dir, "sqlite", REGRESSIONS, seed_demo=True)
+    store_path = plan.data_dir / "shadow-demo.sqlite"
+    for leftover in plan.data_dir.glob("shadow-demo.sqlite*"):
+        leftover.unlink()
+    shadow = config.shadow.model_copy(
+        update={
+            "store": f"sqlite:///{store_path}",
+            "kill_switch_file": None,
+            "record_file": None,
+            "test_tenant_registry": False,
+            "stats_interval_s": 3600.0,
+            "routes": config.shadow.routes or DEMO_ROUTES,
+            # A key for this run only: the demo's store is thrown away with it.
+            "redaction": config.shadow.redaction
+            or Redaction.model_validate({"secret": secrets.token_urlsafe(24)}),
+        }
+    )
+    proxy_port = _free_port()
+    console.print(f"Starting the sandbox with candidate regressions {', '.join(REGRESSIONS)} ...")
+    try:
+        sandbox = SandboxProcess(plan, log_path=plan.data_dir / "sandbox.log")
+        with sandbox:
+            demo_config = config.model_copy(update={"shadow": shadow})
+            mirroring = mirroring_of(demo_config, listen_port=proxy_port, listen_host="127.0.0.1")
+            _with_proxy(mirroring, proxy_port, store_path, console)
+    except SandboxError as exc:
+        raise DemoStepError(str(exc)) from None
+
+
+def _with_proxy(mirroring: Mirroring, port: int, store_path: Path, console: Console) -> None:
+    context = multiprocessing.get_context("spawn")
+    proxy = context.Process(target=_serve, args=(mirroring,), name="cutover-shadow-demo")
+    proxy.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_listening(port, proxy)
+        console.print(
+            f"Shadow proxy on {url}: live answers from {mirroring.primary.url}, mirrored to "
+            f"{mirroring.candidate.url} and to the primary again (noise)."
+        )
+        sent = _burst(url)
+        console.print(f"Sent {sent} requests through the proxy; waiting for the mirror ...")
+        store = Store(f"sqlite:///{store_path}")
+        try:
+            _wait_accounted(store, sent)
+            console.print(_summary(store))
+        finally:
+            store.close()
+    finally:
+        if proxy.pid is not None and proxy.is_alive():
+            os.kill(proxy.pid, signal.SIGTERM)
+        proxy.join(30)
+        if proxy.is_alive():
+            proxy.kill()
+            proxy.join(10)
+
+
+def _wait_listening(port: int, proxy: multiprocessing.process.BaseProcess) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not proxy.is_alive():
+            raise DemoStepError("the shadow proxy exited during startup (its log is above)")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise DemoStepError(f"the shadow proxy did not listen on port {port} within 60 s")
+
+
+def _burst(url: str) -> int:
+    """Seeded traffic: debtor pages and lists (reads) plus a few notes (writes, never mirrored)."""
+    fake = Faker("pl_PL")
+    fake.seed_instance(2026)
+    sent = 0
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for _ in range(BURST):
+            roll = fake.random_int(0, 99)
+            if roll < 60:
+                client.get("/api/debtor.php", params={"id": fake.random_int(1, 39)})
+            elif roll < 90:
+                client.get("/api/debtors.php", params={"client": fake.random_int(1, 2)})
+            else:
+                client.post(
+                    "/api/note.php",
+                    params={"debtor": fake.random_int(1, 39)},
+                    data={"text": fake.sentence(), "author": fake.name()},
+                )
+            sent += 1
+    return sent
+
+
+def _wait_accounted(store: Store, sent: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        counts = store.counter_totals()
+        offered = sum(n for (_, name), n in counts.items() if name == "offered")
+        mirrored = sum(n for (_, name), n in counts.items() if name == "mirrored")
+        stored = sum(store.outcome_counts().values())
+        if offered >= sent and stored >= mirrored:
+            return
+        time.sleep(0.2)
+    raise DemoStepError("the mirror did not account for every request within 60 s")
+
+
+def _summary(store: Store) -> Table:
+    counts = store.counter_totals()
+    routes = sorted({route for route, _ in counts if route != "*"})
+    fields: dict[str, Counter[str]] = {route: Counter() for route in routes}
+    for exchange in store.read_exchanges(limit=100_000):
+        outcome = exchange.outcome
+        if isinstance(outcome, Different):
+            fields[exchange.route].update({field_of(d.path) for d in outcome.differences})
+        elif isinstance(outcome, NoiseOnly):
+            fields[exchange.route].update({f"{field_of(d.path)} (noise)" for d in outcome.noise})
+    table = Table(title="shadow: what the mirror found, per route")
+    for column in ("route", "offered", "mirrored", "equal", "different", "noise only",
+                   "candidate failed", "skipped", "top differing fields"):  # fmt: skip
+        table.add_column(column)
+    for route in routes:
+
+        def n(name: str, route: str = route) -> int:
+            return counts.get((route, name), 0)
+
+        skipped = ", ".join(
+            f"{name.removeprefix('skipped.')}={value}"
+            for (r, name), value in sorted(counts.items())
+            if r == route and name.startswith("skipped.")
+        )
+        top = ", ".join(f"{path} ({k})" for path, k in fields[route].most_common(4))
+        table.add_row(
+            route, str(n("offered")), str(n("mirrored")), str(n("equal")), str(n("different")),
+            str(n("noise_only")), str(n("candidate_failed")), skipped or "-", top or "-",
+        )  # fmt: skip
+    return table
