@@ -218,3 +218,46 @@ def test_replay_obeys_safety_and_stores(sandbox: Sandbox, tmp_path: Path) -> Non
     store = Store(mirroring.store_url)
     assert sum(store.outcome_counts().values()) == 2
     store.close()
+
+
+def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from fixtures import registry
+    from fixtures.settings import TenantSettings
+
+    settings = TenantSettings()
+    registered, unregistered = settings.id_range_start, settings.id_range_start + 1000
+    for side in ("monolith", "services"):
+        engine = sa.create_engine(f"sqlite:///{tmp_path / f'{side}.sqlite'}")
+        registry.REGISTRY.create_all(engine)
+        with engine.begin() as conn:
+            registry.insert_tenant(conn, registry.TenantRecord(
+                tenant_id=registered, id_end=registered + 1000, run_id="r1", marker="ZZTEST",
+                label="proxy test", profile="small", debtors=1, seed=1, state="ready",
+                created_at=datetime.now(UTC).replace(tzinfo=None), keep_until=None,
+            ))  # fmt: skip
+        engine.dispose()
+    with (
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        mirroring = _mirroring(tmp_path, primary.url, candidate.url, test_tenant_registry=True)
+        pipeline = Pipeline(mirroring, proxy_id="registry")
+        pipeline.start()
+        try:
+            assert pipeline.wait_ready(30)
+            with httpx.Client(base_url=primary.url, timeout=10) as client:
+                for tenant in (registered, unregistered, "not-a-number"):
+                    headers = {"X-Tenant-Id": str(tenant), "Content-Type": "application/json"}
+                    job = _live(client, "POST", "/json/w", headers=headers, content=b"{}")
+                    assert pipeline.offer(job)
+            store = Store(mirroring.store_url)
+            wait_for(
+                lambda: store.counter_totals().get(("default", "offered"), 0) == 3, 20, "offers"
+            )
+        finally:
+            pipeline.stop()
+    assert [r.headers["x-tenant-id"] for r in candidate.requests()] == [str(registered)]
+    assert store.counter_totals()[("default", "skipped.unsafe")] == 2
+    store.close()
