@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -120,8 +121,17 @@ def _finish(config: CutoverConfig, outcome: Outcome, title: str) -> None:
     raise typer.Exit(verdict.exit_code)
 
 
-def _guarded(action: str) -> typer.Exit:
-    return typer.Exit(EXIT_BAD_CONFIG if action == "plan" else EXIT_CODES[Verdict.INVALID])
+@contextmanager
+def _refusals_and_failures() -> Iterator[None]:
+    """A refused plan exits 2 and a failed run exits as INVALID, each with its one paragraph."""
+    try:
+        yield
+    except PlanError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    except RunError as exc:
+        stderr.print(Text(str(exc)), highlight=False)
+        raise typer.Exit(EXIT_CODES[Verdict.INVALID]) from None
 
 
 def _registry(config: CutoverConfig) -> Callable[[int], bool] | None:
@@ -162,17 +172,11 @@ def run_command(
     loaded = _config(config)
     targets = _targets(loaded)
     folder = _folder(loaded, out, f"{profile}-{target}")
-    try:
+    with _refusals_and_failures():
         outcome = run_target(
             loaded.load, profile, targets, target, folder, workers=workers,
             remote=_remote(remote_workers), registered=_registry(loaded), progress=_progress,
         )  # fmt: skip
-    except PlanError as exc:
-        stderr.print(Text(str(exc)), highlight=False)
-        raise _guarded("plan") from None
-    except RunError as exc:
-        stderr.print(Text(str(exc)), highlight=False)
-        raise _guarded("run") from None
     _finish(loaded, outcome, f"{profile} on the {target}")
 
 
@@ -191,17 +195,11 @@ def compare_command(
     loaded = _config(config)
     targets = _targets(loaded)
     folder = _folder(loaded, out, f"{profile}-compare")
-    try:
+    with _refusals_and_failures():
         outcome = compare(
             loaded.load, profile, targets, folder, pairs=pairs, workers=workers,
             remote=_remote(remote_workers), registered=_registry(loaded), progress=_progress,
         )  # fmt: skip
-    except PlanError as exc:
-        stderr.print(Text(str(exc)), highlight=False)
-        raise _guarded("plan") from None
-    except RunError as exc:
-        stderr.print(Text(str(exc)), highlight=False)
-        raise _guarded("run") from None
     _finish(loaded, outcome, f"{profile}: candidate vs primary")
 
 
@@ -218,17 +216,11 @@ def calibrate_command(
     """A/A runs of the primary against itself: the run-to-run noise and a suggested noise_floor."""
     loaded = _config(config)
     folder = _folder(loaded, out, f"{profile}-calibrate")
-    try:
+    with _refusals_and_failures():
         found = calibrate(
             loaded.load, profile, _targets(loaded), folder, pairs=pairs, workers=workers,
             registered=_registry(loaded), progress=_progress,
         )  # fmt: skip
-    except PlanError as exc:
-        stderr.print(Text(str(exc)), highlight=False)
-        raise _guarded("plan") from None
-    except RunError as exc:
-        stderr.print(Text(str(exc)), highlight=False)
-        raise _guarded("run") from None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "calibration.json").write_text(found.model_dump_json(indent=2), encoding="utf-8")
     table = Table(title=f"A/A run-to-run spread of p{found.quantile * 100:g} ({found.pairs} pairs)")
