@@ -1,0 +1,147 @@
+"""The addon's hooks with mitmproxy's test helpers: what is offered to the pipeline, what is
+dropped and counted (loop, upgrade, streamed, too large, full queue, kill switch), and that the
+live flow is never changed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mitmproxy.test import tflow, tutils
+from proxy_support import write_config
+
+from cutover.configfile import load_config
+from cutover.shadow_cli import mirroring_from_file, mirroring_of
+from shadow.addon import ShadowAddon
+from shadow.settings import Mirroring
+
+with warnings.catch_warnings():
+    # mitmproxy's test master imports pyasn1, which warns about its own deprecations.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from mitmproxy import exceptions
+    from mitmproxy.test import taddons
+
+
+class _Pipeline:
+    """Stands in for `shadow.pipeline.Pipeline`: records offers, can be full."""
+
+    def __init__(self, full: bool = False) -> None:
+        self.full = full
+        self.offers: list[Any] = []
+        self.counters: list[dict[tuple[str, str], int]] = []
+
+        class _Event:
+            on = False
+
+            def is_set(self) -> bool:
+                return self.on
+
+        self.killed = _Event()
+
+    def offer(self, job: Any) -> bool:
+        if self.full:
+            return False
+        self.offers.append(job)
+        return True
+
+    def send_counters(self, increments: dict[tuple[str, str], int]) -> bool:
+        self.counters.append(increments)
+        return True
+
+    def kill(self, on: bool = True) -> None:
+        self.killed.on = on
+
+
+def _mirroring(tmp_path: Path, **shadow: Any) -> Mirroring:
+    config = write_config(tmp_path / "cutover.yaml", primary="http://127.0.0.1:9",
+                          candidate="http://127.0.0.1:9", shadow=shadow)  # fmt: skip
+    return mirroring_of(load_config(config, os.environ))
+
+
+def _run(tmp_path: Path, flows: list[Any], pipeline: _Pipeline, **shadow: Any) -> ShadowAddon:
+    async def inner() -> ShadowAddon:
+        addon = ShadowAddon(_mirroring(tmp_path, **shadow))
+        with taddons.context(addon):
+            addon.pipeline = pipeline  # type: ignore[assignment]
+            for flow in flows:
+                addon.response(flow)
+            addon._send_counters(force=True)
+        return addon
+
+    return asyncio.run(inner())
+
+
+def _dropped(pipeline: _Pipeline) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for increments in pipeline.counters:
+        for (_, name), n in increments.items():
+            found[name] = found.get(name, 0) + n
+    return found
+
+
+def test_a_response_is_offered_as_plain_values_and_left_untouched(tmp_path: Path) -> None:
+    flow = tflow.tflow(resp=True)
+    before = flow.response.get_state()  # type: ignore[union-attr]
+    pipeline = _Pipeline()
+    _run(tmp_path, [flow], pipeline)
+    assert flow.response.get_state() == before  # type: ignore[union-attr]
+    (job,) = pipeline.offers
+    assert job[0] == flow.id
+    assert job[2:4] == ("GET", "/path")
+    assert job[6] == 200
+    assert job[8] == b"message"
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: tflow.tflow(req=tutils.treq(headers=((b"x-cutover-shadow", b"1"),)),
+                             resp=True), "dropped.loop"),
+        (lambda: tflow.tflow(req=tutils.treq(headers=((b"upgrade", b"websocket"),)),
+                             resp=True), "dropped.upgrade"),
+        (lambda: tflow.tflow(resp=tutils.tresp(content=None)), "dropped.streamed"),
+        (lambda: tflow.tflow(resp=tutils.tresp(content=b"x" * 3000)), "dropped.too_large"),
+    ],
+)  # fmt: skip
+def test_guards_drop_and_count(tmp_path: Path, make: Any, reason: str) -> None:
+    pipeline = _Pipeline()
+    _run(tmp_path, [make()], pipeline, max_body_bytes=2048)
+    assert pipeline.offers == []
+    assert _dropped(pipeline) == {reason: 1}
+
+
+def test_a_full_queue_and_the_kill_switches(tmp_path: Path) -> None:
+    full = _Pipeline(full=True)
+    _run(tmp_path, [tflow.tflow(resp=True)], full)
+    assert _dropped(full) == {"dropped.queue_full": 1}
+
+    switch = tmp_path / "STOP"
+    switch.touch()
+    stopped = _Pipeline()
+    _run(tmp_path, [tflow.tflow(resp=True)], stopped, kill_switch_file=str(switch))
+    assert _dropped(stopped) == {"dropped.kill_switch": 1}
+
+    disabled = _Pipeline()
+    _run(tmp_path, [tflow.tflow(resp=True)], disabled, enabled=False)
+    assert _dropped(disabled) == {"dropped.kill_switch": 1}
+
+    commanded = _Pipeline()
+    commanded.kill()
+    _run(tmp_path, [tflow.tflow(resp=True)], commanded)
+    assert _dropped(commanded) == {"dropped.kill_switch": 1}
+
+
+def test_an_unusable_shadow_config_is_an_options_error(tmp_path: Path) -> None:
+    async def inner() -> None:
+        addon = ShadowAddon(loader=mirroring_from_file)
+        with (
+            taddons.context(addon) as tctx,
+            pytest.raises(exceptions.OptionsError, match="no such configuration file"),
+        ):
+            tctx.configure(addon, shadow_config=str(tmp_path / "missing.yaml"))
+
+    asyncio.run(inner())
