@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,6 +35,7 @@ from shadow.errors import ShadowError
 from shadow.recording import RecordingError, read
 from shadow.settings import Mirroring, ProxySettings, Target
 from shadow.status import per_route
+from shadow.store import Store
 from shadow.verifier import Verifier
 
 EXIT_FAILED = 1
@@ -102,6 +104,24 @@ def _load(path: Path, **overrides: Any) -> tuple[CutoverConfig, Mirroring]:
     except ShadowError as exc:
         stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), f"{path}: {exc}"))
     raise typer.Exit(EXIT_BAD_CONFIG)
+
+
+def _check_store(mirroring: Mirroring) -> None:
+    """Open (and create) the store now, so that a wrong URL is a message, not a dead worker."""
+    store = Store(mirroring.store_url)
+    try:
+        store.create()
+    except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
+        where = store.url.render_as_string(hide_password=True)
+        stderr.print(
+            f"The shadow store {where} cannot be opened ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}). Check shadow.store in the configuration: the server "
+            "must be reachable and the user allowed to create tables.",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        store.close()
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -174,6 +194,7 @@ def shadow_command(
     if status_port is not None:
         overrides["status_port"] = status_port
     _, mirroring = _load(config, **overrides)
+    _check_store(mirroring)
     setup_logging()
     try:
         asyncio.run(serve(mirroring))

@@ -220,7 +220,16 @@ class Worker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         store = Store(self.mirroring.store_url, self.proxy_id)
-        store.create()
+        try:
+            store.create()
+        except Exception as exc:
+            log.error(
+                "the shadow store %s cannot be opened (%s); nothing is mirrored until the proxy "
+                "restarts with a reachable store",
+                store.url.render_as_string(hide_password=True),
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+            return
         noise = NoiseTracker(self.mirroring.comparison.noise, store.noise_state())
         verifier = Verifier(self.mirroring.comparison, noise=noise)
         self.verifier = verifier

@@ -94,6 +94,17 @@ def test_a_bad_configuration_is_one_paragraph_without_traceback(tmp_path: Path) 
     with pytest.raises(ValueError, match="no such configuration file"):
         mirroring_from_file(str(tmp_path / "missing.yaml"))
 
+    unreachable = write_config(tmp_path / "store.yaml", primary="http://127.0.0.1:9",
+                               candidate="http://127.0.0.1:9",
+                               store="postgresql+psycopg://nobody@127.0.0.1:1/none")  # fmt: skip
+    result = subprocess.run(
+        [CUTOVER, "shadow", "--config", str(unreachable)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot be opened" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
 
 def test_mitmdump_refuses_an_unusable_shadow_config(tmp_path: Path) -> None:
     result = subprocess.run(
