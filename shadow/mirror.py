@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from shadow.client import Sender
 from shadow.exchange import Exchange, Skipped, Timings
 from shadow.message import CandidateFailure, Request, Response
-from shadow.settings import Mirroring
+from shadow.settings import Mirroring, Target
 from shadow.verifier import Plan, Verifier
 
 CounterKey = tuple[str, str]
@@ -160,7 +160,7 @@ class Mirror:
             return None
         primary, primary_ms = job.primary, job.primary_ms
         if primary is None:
-            answer, primary_ms = await self._ask(self.mirroring.primary.url, job.request, "p")
+            answer, primary_ms = await self._ask(self.mirroring.primary, job.request)
             if isinstance(answer, CandidateFailure):
                 self.counters.add(route, "dropped.primary_failed")
                 return None
@@ -178,17 +178,11 @@ class Mirror:
         return tenant is not None and self.is_test_tenant(tenant)
 
     async def _ask(
-        self, base_url: str, request: Request, side: str
+        self, target: Target, request: Request
     ) -> tuple[Response | CandidateFailure, float]:
-        target = {
-            "c": self.mirroring.candidate,
-            "s": self.mirroring.secondary,
-            "p": self.mirroring.primary,
-        }[side]
-        assert target is not None
         started = time.perf_counter()
         answer = await self.sender.send(
-            base_url, request, timeout_s=target.timeout_s, max_bytes=self.max_bytes
+            target.url, request, timeout_s=target.timeout_s, max_bytes=self.max_bytes
         )
         return answer, (time.perf_counter() - started) * 1000
 
@@ -197,10 +191,10 @@ class Mirror:
     ) -> Exchange:
         route = plan.route
         assert plan.candidate is not None
-        calls = [self._ask(self.mirroring.candidate.url, plan.candidate, "c")]
+        calls = [self._ask(self.mirroring.candidate, plan.candidate)]
         secondary_target = self.mirroring.secondary
         if plan.secondary and secondary_target is not None and plan.classification.safe:
-            calls.append(self._ask(secondary_target.url, job.request, "s"))
+            calls.append(self._ask(secondary_target, job.request))
         answers = await asyncio.gather(*calls)
         candidate, candidate_ms = answers[0]
         secondary, secondary_ms = answers[1] if len(answers) > 1 else (None, None)

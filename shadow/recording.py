@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shadow import codec
-from shadow.errors import DecodeError
+from shadow.errors import DecodeError, ShadowError
 from shadow.message import Request
 from shadow.redact import Redactor
 
@@ -57,7 +57,7 @@ def _is_text(body: bytes) -> bool:
     return True
 
 
-class RecordingError(Exception):
+class RecordingError(ShadowError):
     """A recording line cannot be read; the message names the file and line."""
 
 

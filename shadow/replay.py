@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from shadow.client import Sender
+from shadow.exchange import Exchange
 from shadow.message import Request
 from shadow.mirror import Counters, Job, Mirror
 from shadow.noise import NoiseTracker
@@ -64,7 +65,7 @@ async def replay(
     )
     interval = 1.0 / min(rate, mirroring.proxy.max_rps)
     slots = asyncio.Semaphore(concurrency)
-    pending: list[Batch] = []
+    pending: list[Exchange] = []
     stored = 0
     sent = 0
     tasks: set[asyncio.Task[None]] = set()
@@ -75,7 +76,7 @@ async def replay(
             job = Job(id=uuid.uuid4().hex, request=request, received_at=time.time())
             exchange = await mirror.handle(job)
             if exchange is not None:
-                pending.append(Batch(exchanges=[exchange]))
+                pending.append(exchange)
                 stored += 1
         finally:
             slots.release()
@@ -104,10 +105,10 @@ async def replay(
 
 
 async def _write(
-    store: Store, pending: list[Batch], counters: Counters, verifier: Verifier, *, final: bool
+    store: Store, pending: list[Exchange], counters: Counters, verifier: Verifier, *, final: bool
 ) -> None:
     batch = Batch(
-        exchanges=[e for b in pending for e in b.exchanges],
+        exchanges=list(pending),
         counters=counters.take(),
         noise=verifier.noise.state() if final else None,
     )
