@@ -88,10 +88,13 @@ class ProxySettings(Rule):
         default=None, description="Name of this proxy in the store (default: host:port)."
     )
     status_port: int | None = Field(
-        default=None,
+        default=0,
         ge=0,
         le=65535,
-        description="Local status endpoint port (GET /status); 0: any free port; unset: none.",
+        description=(
+            "Port of the local status endpoint on 127.0.0.1 (GET /status, POST /kill, "
+            "POST /resume); 0: any free port (logged at startup); null: none."
+        ),
     )
     stats_interval_s: float = Field(
         default=30.0, gt=0, description="A summary line is logged this often."
