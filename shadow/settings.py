@@ -77,7 +77,9 @@ class ProxySettings(Rule):
         default=True,
         description="Ask the registry in both databases whether a tenant is a test tenant.",
     )
-    store_batch_size: int = Field(default=200, ge=1, le=100_000)
+    store_batch_size: int = Field(
+        default=200, ge=1, le=100_000, description="Exchanges written to the store at once."
+    )
     store_flush_s: float = Field(
         default=0.5, gt=0, le=60, description="At most this long between two store writes."
     )
