@@ -94,6 +94,8 @@ class ShadowAddon:
         if self.mirroring is None and self.loader is not None:
             self.configure({"shadow_config"})
         self._running = True
+        if self.mirroring is None:
+            log.warning("shadow: no shadow_config set, so nothing is mirrored")
         self._start_pipeline()
         self._tick()
 
