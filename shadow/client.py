@@ -137,8 +137,13 @@ class Sender:
         self, stream: _Stream, payload: bytes, method: str, max_bytes: int, reused: bool
     ) -> tuple[Response, bool]:
         reader, writer = stream
-        writer.write(payload)
-        await writer.drain()
+        try:
+            writer.write(payload)
+            await writer.drain()
+        except OSError:
+            if reused:
+                raise _StaleConnectionError("closed before the request was sent") from None
+            raise
         while True:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
