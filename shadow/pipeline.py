@@ -65,6 +65,7 @@ LiveJob = tuple[
 """A job as the addon enqueues it: plain values, cheap to pickle in the proxy's feeder thread."""
 
 _KILL_POLL_S: Final = 0.2
+_READ_BATCH: Final = 64
 _NOISE_SNAPSHOT_S: Final = 5.0
 _PRUNE_EVERY_S: Final = 3600.0
 
@@ -248,7 +249,9 @@ class Worker:
         self.killed = self._is_killed()
         writer = threading.Thread(target=self._write_loop, args=(store,), name="shadow-writer")
         writer.start()
-        local: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
+        # Bounded by the reader's slots (released once a job is done), not by the queue itself.
+        local: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._slots = threading.BoundedSemaphore(2 * self.settings.concurrency)
         stopping = asyncio.Event()
 
         def terminate() -> None:
@@ -329,27 +332,44 @@ class Worker:
         local: asyncio.Queue[Job | None],
         stopping: asyncio.Event,
     ) -> None:
-        """Move jobs from the process queue to the loop; blocks while all tasks are busy."""
+        """Move jobs from the process queue to the loop, a batch per wake-up; blocks while the
+        tasks hold `concurrency` jobs plus as many waiting (then the process queue fills up and
+        the proxy drops, which is the point)."""
         while not self._stop.is_set():
             try:
-                kind, payload = self.jobs.get(timeout=0.2)
+                items = [self.jobs.get(timeout=0.2)]
             except queue.Empty:
                 continue
             except (EOFError, OSError, ValueError):
                 break
-            if kind == "stop":
+            with contextlib.suppress(queue.Empty, EOFError, OSError, ValueError):
+                while len(items) < _READ_BATCH:
+                    items.append(self.jobs.get_nowait())
+            jobs: list[Job] = []
+            stop = False
+            for kind, payload in items:
+                if kind == "job":
+                    jobs.append(_job_of(payload))
+                elif kind == "counters":
+                    loop.call_soon_threadsafe(self.counters.merge, payload)
+                elif kind == "stop":
+                    stop = True
+            ready: list[Job] = []
+            for job in jobs:
+                if not self._slots.acquire(blocking=False):
+                    # Hand over what already has a slot before waiting for the next one.
+                    if ready:
+                        loop.call_soon_threadsafe(_put_all, local, ready)
+                        ready = []
+                    while not self._slots.acquire(timeout=0.2):
+                        if self._stop.is_set():
+                            loop.call_soon_threadsafe(stopping.set)
+                            return
+                ready.append(job)
+            if ready:
+                loop.call_soon_threadsafe(_put_all, local, ready)
+            if stop:
                 break
-            if kind == "counters":
-                loop.call_soon_threadsafe(self.counters.merge, payload)
-                continue
-            job = _job_of(payload)
-            future = asyncio.run_coroutine_threadsafe(local.put(job), loop)
-            while not self._stop.is_set():
-                try:
-                    future.result(timeout=0.2)
-                    break
-                except TimeoutError:
-                    continue
         loop.call_soon_threadsafe(stopping.set)
 
     async def _mirror_loop(self, local: asyncio.Queue[Job | None], mirror: Mirror) -> None:
@@ -366,6 +386,7 @@ class Worker:
                 exchange = None
             finally:
                 self.in_flight -= 1
+                self._slots.release()
             if exchange is not None:
                 self._pending.exchanges.append(exchange)
                 if self.mirroring.record_file is not None and mirror.verifier.redactor:
@@ -466,6 +487,11 @@ class Worker:
             "in_flight": self.in_flight,
             "routes": per_route(self.counters.totals),
         }
+
+
+def _put_all(local: asyncio.Queue[Job | None], jobs: list[Job]) -> None:
+    for job in jobs:
+        local.put_nowait(job)
 
 
 def _job_of(payload: LiveJob) -> Job:

@@ -261,3 +261,25 @@ def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: 
     assert [r.headers["x-tenant-id"] for r in candidate.requests()] == [str(registered)]
     assert store.counter_totals()[("default", "skipped.unsafe")] == 2
     store.close()
+
+
+def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) -> None:
+    with (
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        mirroring = _mirroring(tmp_path, primary.url, candidate.url, concurrency=2)
+        pipeline = Pipeline(mirroring, proxy_id="burst")
+        pipeline.start()
+        try:
+            assert pipeline.wait_ready(30)
+            with httpx.Client(base_url=primary.url, timeout=10) as client:
+                job = _live(client, "GET", "/json/burst")
+            for i in range(300):  # many reads per wake-up, four slots in the worker
+                assert pipeline.offer((f"{job[0]}-{i}", time.time(), *job[2:]))
+            store = Store(mirroring.store_url)
+            wait_for(lambda: store.outcome_counts().get(("default", "equal"), 0) == 300, 60, "300")
+        finally:
+            pipeline.stop()
+    assert len(candidate.requests()) == 300
+    store.close()
