@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from cutover import demo as demo_module
+from cutover import shadow_demo
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
 from cutover.load_cli import load_app
@@ -114,7 +115,7 @@ def demo(
     overview = command_overview(typer.main.get_command(app), title="the cutover command line")
     try:
         demo_module.run(load_or_exit(config), config_path=config, commands=overview, console=stdout)
-    except (SandboxError, demo_module.DemoError) as exc:
+    except (SandboxError, demo_module.DemoError, shadow_demo.DemoStepError) as exc:
         stderr.print(Text.assemble(("The demo stopped. ", "bold red"), str(exc)), highlight=False)
         raise typer.Exit(1) from None
 

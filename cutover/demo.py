@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
+from cutover import shadow_demo
 from cutover.config import CutoverConfig
 from cutover.configfile import load_config
 from cutover.sandboxctl import SandboxProcess, SandboxUrls, plan_for
@@ -44,6 +45,7 @@ def run(config: CutoverConfig, config_path: Path, commands: Table, console: Cons
     _show_configuration(config, config_path, console)
     console.print(commands)
     _show_sandbox(config, config_path.resolve().parent, console)
+    shadow_demo.run(config, config_path.resolve().parent, console)
     console.rule("[bold green]demo finished")
 
 

@@ -1,8 +1,7 @@
 """Shadow verification: mirror live requests to the candidate and compare the answers.
 
-This package holds the pure comparison core; the adapters (mitmproxy addon, mirror client, diff
-store, record and replay) will sit on top of it. The core performs no I/O and reads no clock,
-environment or random source: everything it needs is passed in.
+The pure comparison core performs no I/O and reads no clock, environment or random source:
+everything it needs is passed in. The adapters over it do the I/O, off the live path.
 
     request ─► Verifier.plan ─► Plan (route, safety, tenant, candidate request, or skip reason)
                                   │   the adapter sends the requests
@@ -23,7 +22,15 @@ Typical use by an adapter (the proxy's worker, replay, a scenario suite):
 Modules, each usable alone: `rules` (the configuration models), `message` (Request, Response),
 `routes` (matching and translation), `classify` (safety, GraphQL, tenant scope), `codec`
 (content encodings, JSON), `normalize`, `diff`, `compare`, `noise`, `redact`, `exchange`
-(outcomes), `jsonpath` (rule paths), `verifier` (all of it together).
+(outcomes), `jsonpath` (rule paths), `verifier` (all of it together). An import-linter contract
+keeps mitmproxy, SQLAlchemy, httpx, Locust and pytest out of them.
+
+Adapters, imported by their full module path and never from this package (so that `import shadow`
+stays free of I/O libraries): `settings` (ProxySettings, Mirroring), `addon` (the mitmproxy addon:
+one cheap `put_nowait` per flow), `pipeline` (the worker process and its bounded queue), `mirror`
+(one job: sample, safety, rate cap, candidate and secondary calls, settle), `client` (a small
+HTTP/1.1 keep-alive client), `store` (SQLAlchemy: exchanges, counters, noise), `recording` and
+`replay`, `status` (the status endpoint and summary line). `cutover/shadow_cli.py` wires them.
 
 Exceptions. `Verifier` and `Comparator` raise only for configuration mistakes; the lower-level
 functions raise the other errors, which those two turn into outcomes (skipped, candidate_failed):
@@ -32,7 +39,8 @@ functions raise the other errors, which those two turn into outcomes (skipped, c
     ├── RuleError (also ValueError)   a rule cannot be used as written
     ├── DecodeError                   a body cannot be decoded or parsed
     │   └── BodyTooLargeError         ... or is larger than max_body_bytes once decoded
-    └── TranslationError              a request lacks what its route needs for the candidate
+    ├── TranslationError              a request lacks what its route needs for the candidate
+    └── RecordingError                a recording line cannot be read (adapter `recording`)
 """
 
 from shadow.classify import Classification, TenantLookup, classify, read_graphql, tenant_of
