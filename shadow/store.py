@@ -6,6 +6,9 @@
     shadow_counters   (proxy, route, name) → count, for everything: offered, mirrored, equal,
                       different, noise_only, candidate_failed, skipped.<reason>, dropped.<reason>
     shadow_noise      (proxy, route, field) → how often candidate and secondary differed there
+    shadow_counter_hours  the same increments per UTC hour, so that a report over a window (the
+                      last night) can account for what was not stored as an exchange (skipped,
+                      dropped); pruned with the exchanges
 
 Several proxies may share one PostgreSQL store: counters are added with an upsert, so two writers
 never overwrite each other, and each proxy's noise rows carry its id. Written by the pipeline's
@@ -63,6 +66,19 @@ counters = sa.Table(
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )  # fmt: skip
+counter_hours = sa.Table(
+    "shadow_counter_hours", METADATA,
+    sa.Column("proxy_id", sa.String(120), primary_key=True),
+    sa.Column("route", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(60), primary_key=True),
+    sa.Column("hour", sa.DateTime, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)  # fmt: skip
+# Reports group one window of exchanges by route and outcome: this index answers them without
+# reading the wide `record` column of every row.
+sa.Index(
+    "ix_shadow_exchanges_at_route_outcome", exchanges.c.at, exchanges.c.route, exchanges.c.outcome
+)
 noise = sa.Table(
     "shadow_noise", METADATA,
     sa.Column("proxy_id", sa.String(120), primary_key=True),
@@ -201,6 +217,20 @@ class Store:
             },
         )
         conn.execute(statement, rows)
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        hourly = self._insert()(counter_hours)
+        hourly = hourly.on_conflict_do_update(
+            index_elements=[
+                counter_hours.c.proxy_id, counter_hours.c.route, counter_hours.c.name,
+                counter_hours.c.hour,
+            ],
+            set_={"count": counter_hours.c["count"] + hourly.excluded["count"]},
+        )  # fmt: skip
+        conn.execute(
+            hourly,
+            [{"proxy_id": r["proxy_id"], "route": r["route"], "name": r["name"],
+              "count": r["count"], "hour": hour} for r in rows],
+        )  # fmt: skip
 
     def _put_noise(self, conn: sa.Connection, state: NoiseState, now: datetime) -> None:
         rows = []
@@ -256,9 +286,12 @@ class Store:
         return state
 
     def prune(self, older_than: datetime) -> int:
-        """Delete exchanges recorded before `older_than`; the number deleted."""
+        """Delete exchanges (and hourly counters) recorded before `older_than`; the number of
+        exchanges deleted."""
+        cutoff = _utc_naive(older_than)
         with self.engine.begin() as conn:
-            result = conn.execute(exchanges.delete().where(exchanges.c.at < _utc_naive(older_than)))
+            result = conn.execute(exchanges.delete().where(exchanges.c.at < cutoff))
+            conn.execute(counter_hours.delete().where(counter_hours.c.hour < cutoff))
         return result.rowcount or 0
 
     # Reading (reports, tests, the status line).
@@ -288,7 +321,9 @@ class Store:
             ).scalars()
             return [Exchange.from_json(record) for record in records]
 
-    def dump_text(self, tables: Iterable[sa.Table] = (exchanges, counters, noise)) -> str:
+    def dump_text(
+        self, tables: Iterable[sa.Table] = (exchanges, counters, counter_hours, noise)
+    ) -> str:
         """Every stored value as text (for scans that look for leaked personal data)."""
         parts: list[str] = []
         with self.engine.connect() as conn:
