@@ -10,7 +10,7 @@ configuration file, so a config behaves the same whatever directory the command 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from fixtures.settings import TenantSettings
 from load.settings import LoadSettings
+from reports.settings import ReadinessSettings, ReportSettings
 from shadow.rules import ComparisonConfig
 from shadow.settings import ProxySettings
 
@@ -142,11 +143,25 @@ class LoadConfig(LoadSettings):
     """Load runs: profiles, gates, the verdict policy and the rate caps (`load.settings`)."""
 
 
-class ReportsConfig(Section):
-    """Where generated reports go."""
+class ReadinessConfig(ReadinessSettings):
+    """Readiness inputs (`reports.settings.ReadinessSettings`), paths relative to the file."""
+
+    model_config = Section.model_config
+
+    scenario_junit: ConfigPath = Field(default=Path("reports/scenarios/junit.xml"))
+    load_dir: ConfigPath = Field(default=Path("reports/out/load"))
+
+
+class ReportsConfig(ReportSettings):
+    """Reports: output folders, nightly thresholds, readiness (`reports.settings`); paths are
+    relative to the config file."""
+
+    model_config = Section.model_config
 
     out_dir: ConfigPath = Field(default=Path("reports/out"))
     allure_results: ConfigPath = Field(default=Path("reports/allure-results"))
+    # A mapping, not an instance, so that the default paths are resolved like written ones.
+    readiness: ReadinessConfig = Field(default=cast(Any, {}))
 
 
 class CutoverConfig(Section):
