@@ -29,7 +29,14 @@ DEBTOR_KIND_CODES = (("person", "P"), ("business", "B"))
 JOB_STATUS_CODES = (("queued", 0), ("running", 1), ("done", 2), ("failed", 9))
 
 # `mysql_` options apply to MariaDB too (SQLAlchemy talks to MariaDB through its MySQL dialect).
-MARIADB_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+# On SQLite, AUTOINCREMENT gives each table a persistent id counter (sqlite_sequence), as
+# AUTO_INCREMENT does on MariaDB: without it SQLite numbers a new row max(id) + 1, so ids of
+# deleted rows come back and a DBA cannot move the counter past a reserved id window.
+MARIADB_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "sqlite_autoincrement": True,
+}
 
 
 def tables(zone: ZoneInfo) -> Tables:

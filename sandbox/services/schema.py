@@ -55,6 +55,7 @@ def tables() -> Tables:
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
+        sqlite_autoincrement=True,
     )
     debtor = sa.Table(
         "accounts",
@@ -70,6 +71,7 @@ def tables() -> Tables:
         sa.Column("national_id", sa.String(32)),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sqlite_autoincrement=True,
     )
     debt = sa.Table(
         "debts",
@@ -87,6 +89,7 @@ def tables() -> Tables:
         sa.Column("status", sa.String(16), _one_of("status", DEBT_STATUSES), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("closed_at", UtcDateTime()),
+        sqlite_autoincrement=True,
     )
     payment = sa.Table(
         "payments",
@@ -100,6 +103,7 @@ def tables() -> Tables:
         sa.Column("method", sa.String(20), nullable=False),
         sa.Column("reference", sa.String(60)),
         sa.Column("created_at", UtcDateTime(), nullable=False),
+        sqlite_autoincrement=True,
     )
     allocation = sa.Table(
         "payment_allocations",
@@ -111,6 +115,7 @@ def tables() -> Tables:
         ),
         sa.Column("debt_id", id_type(), sa.ForeignKey("debts.id"), nullable=False, index=True),
         sa.Column("amount", Amount(12, 2), nullable=False),
+        sqlite_autoincrement=True,
     )
     plan = sa.Table(
         "payment_plans",
@@ -120,6 +125,7 @@ def tables() -> Tables:
         account_fk(),
         sa.Column("status", sa.String(16), _one_of("status", PLAN_STATUSES), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
+        sqlite_autoincrement=True,
     )
     instalment = sa.Table(
         "instalments",
@@ -133,6 +139,7 @@ def tables() -> Tables:
         sa.Column("due_on", sa.Date, nullable=False),
         sa.Column("amount", Amount(12, 2), nullable=False),
         sa.Column("paid", sa.Boolean(), nullable=False),
+        sqlite_autoincrement=True,
     )
     note = sa.Table(
         "activity_notes",
@@ -143,6 +150,7 @@ def tables() -> Tables:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("author", sa.String(60), nullable=False),
         sa.Column("body", sa.Text, nullable=False),
+        sqlite_autoincrement=True,
     )
     job = sa.Table(
         "account_dump_jobs",
@@ -154,5 +162,6 @@ def tables() -> Tables:
         sa.Column("finished_at", UtcDateTime()),
         sa.Column("row_count", sa.Integer, nullable=False, server_default="0"),
         sa.Column("error", sa.String(255)),
+        sqlite_autoincrement=True,
     )
     return Tables(md, client, debtor, debt, payment, allocation, plan, instalment, note, job)
