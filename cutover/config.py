@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from fixtures.settings import TenantSettings
 from load.settings import LoadSettings
 from reports.settings import ReadinessSettings, ReportSettings
+from scenarios.settings import ScenarioSettings
 from shadow.rules import ComparisonConfig
 from shadow.settings import ProxySettings
 
@@ -164,6 +165,10 @@ class ReportsConfig(ReportSettings):
     readiness: ReadinessConfig = Field(default=cast(Any, {}))
 
 
+class ScenariosConfig(ScenarioSettings):
+    """QA scenario suites: tenants, reference clients, latency budget (`scenarios.settings`)."""
+
+
 class CutoverConfig(Section):
     """The whole configuration file."""
 
@@ -172,6 +177,7 @@ class CutoverConfig(Section):
     shadow: ShadowConfig
     tenants: TenantsConfig
     load: LoadConfig
+    scenarios: ScenariosConfig
     reports: ReportsConfig
 
     @model_validator(mode="before")
@@ -186,4 +192,4 @@ class CutoverConfig(Section):
         return data
 
 
-OPTIONAL_SECTIONS = ("shadow", "tenants", "load", "reports")
+OPTIONAL_SECTIONS = ("shadow", "tenants", "load", "scenarios", "reports")

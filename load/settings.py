@@ -125,7 +125,13 @@ class Profile(Section):
 
 
 class Environment(Section):
-    """Where this config's targets live, and what load they may take."""
+    """Where this config's targets live, and what load they may take. The one notion of a named
+    environment: the scenario suites' `--env NAME` resolves here too (its `production` flag)."""
+
+    production: bool = Field(
+        default=False,
+        description="real customers' data: scenarios that write run only inside test tenants",
+    )
 
     max_rps: float = Field(gt=0, description="no run may offer more requests/s here")
     test_clients: tuple[int, ...] = Field(
