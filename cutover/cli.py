@@ -20,6 +20,7 @@ from cutover import shadow_demo
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
 from cutover.load_cli import load_app
+from cutover.report_cli import report_app
 from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
 from cutover.shadow_cli import replay_command, shadow_command
 from cutover.tenants_cli import tenants_app
@@ -43,6 +44,7 @@ sandbox_app = typer.Typer(
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(load_app, name="load")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(report_app, name="report")
 app.command("shadow")(shadow_command)
 app.command("replay")(replay_command)
 

@@ -115,16 +115,7 @@ class StoreReader:
         since, until, trend_since = _utc_naive(since), _utc_naive(until), _utc_naive(trend_since)
         window = sa.and_(exchanges.c.at >= since, exchanges.c.at < until)
         with self.engine.connect() as conn:
-            outcomes = {
-                (route, outcome, reason): int(n)
-                for route, outcome, reason, n in conn.execute(
-                    sa.select(
-                        exchanges.c.route, exchanges.c.outcome, exchanges.c.reason, sa.func.count()
-                    )
-                    .where(window)
-                    .group_by(exchanges.c.route, exchanges.c.outcome, exchanges.c.reason)
-                )
-            }
+            outcomes = self._outcomes(conn, window)
             fields = tuple(self._fields(conn, window, noisy=False)) + tuple(
                 self._fields(conn, window, noisy=True)
             )
@@ -139,6 +130,19 @@ class StoreReader:
                 nights=self._nights(conn, trend_since, until),
                 learned_noise=self._learned(conn),
             )
+
+    def outcomes(self, since: datetime, until: datetime) -> dict[tuple[str, str, str | None], int]:
+        """(route, outcome, reason) -> stored exchanges in `[since, until)`."""
+        window = sa.and_(exchanges.c.at >= _utc_naive(since), exchanges.c.at < _utc_naive(until))
+        with self.engine.connect() as conn:
+            return self._outcomes(conn, window)
+
+    def _outcomes(
+        self, conn: sa.Connection, window: sa.ColumnElement[bool]
+    ) -> dict[tuple[str, str, str | None], int]:
+        columns = (exchanges.c.route, exchanges.c.outcome, exchanges.c.reason)
+        rows = conn.execute(sa.select(*columns, sa.func.count()).where(window).group_by(*columns))
+        return {(route, outcome, reason): int(n) for route, outcome, reason, n in rows}
 
     def nights(self, trend_since: datetime, until: datetime) -> dict[tuple[str, date, str], int]:
         """Only the per-night outcomes (what readiness needs)."""
