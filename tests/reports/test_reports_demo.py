@@ -1,0 +1,217 @@
+"""The reports end to end on the demo's real traffic: sandbox with the `drop_field` and `order`
+regressions, the real shadow proxy, then `cutover report nightly|readiness` as a user runs them,
+and the page opened in headless Chromium.
+
+One sandbox + proxy run per module (the shadow demo step, about 10 s); each test reads its store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from rich.console import Console
+
+from cutover import shadow_demo
+from cutover.configfile import load_config
+
+CUTOVER = Path(sys.executable).parent / "cutover"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The shadow demo's store, and a config that points the reports at it."""
+    folder = tmp_path_factory.mktemp("demo")
+    primary = f"http://127.0.0.1:{_free_port()}"
+    config = {
+        "targets": {
+            "primary": {"url": primary},
+            "candidate": {"url": f"http://127.0.0.1:{_free_port()}"},
+            "secondary": {"url": primary},
+        },
+        "databases": {
+            "monolith": f"sqlite:///{folder / 'monolith.sqlite'}",
+            "services": f"sqlite:///{folder / 'services.sqlite'}",
+        },
+        "shadow": {
+            "redaction": {"secret": "reports-demo-test-secret-0123"},
+            "store_flush_s": 0.2,
+            "test_tenant_registry": False,
+            "routes": [
+                route.model_dump(mode="json", exclude_defaults=True)
+                for route in shadow_demo.DEMO_ROUTES
+            ],
+        },
+    }
+    path = folder / "cutover.yaml"
+    path.write_text(json.dumps(config))
+    loaded = load_config(path, os.environ)
+    try:
+        shadow_demo.run(loaded, folder, Console(quiet=True))
+    except sa.exc.OperationalError:
+        # Known race in the demo step (reported): it may read the store before the mirror
+        # worker has created its tables. One more run starts from a clean store.
+        shadow_demo.run(loaded, folder, Console(quiet=True))
+    store = next(folder.rglob("shadow-demo.sqlite"))
+    config["shadow"]["store"] = f"sqlite:///{store}"  # type: ignore[index]
+    config["reports"] = {
+        "out_dir": str(folder / "out"),
+        "min_compared": 10,
+        "allure_results": str(folder / "allure"),
+        "readiness": {
+            "scenario_junit": str(folder / "junit.xml"),
+            "load_dir": str(folder / "load"),
+        },
+    }
+    path.write_text(json.dumps(config))
+    return {"folder": folder, "config": path}
+
+
+def _cutover(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CUTOVER), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_nightly_shows_each_regression_noise_and_unsafe_skips(demo: dict[str, Any]) -> None:
+    result = _cutover("report", "nightly", "--config", str(demo["config"]), "--since", "2h")
+    assert result.returncode == 10, result.stdout + result.stderr  # routes below threshold
+    out = demo["folder"] / "out"
+    summary = json.loads((out / "nightly" / "summary.json").read_text())
+    routes = {route["route"]: route for route in summary["routes"]}
+    debtor = {f["field"] for f in routes["debtor"]["fields"]}
+    debtors = {f["field"] for f in routes["debtors"]["fields"]}
+    assert "$.debtor.email" in debtor  # drop_field on the debtor page
+    assert "$.debtors[*].email" in debtors  # drop_field on the list
+    assert "$.debtors[*].id" in debtors  # order: the list comes back reversed
+    assert "$.debtor.debts[*].id" in debtor  # order: the debts too
+    for name in ("debtor", "debtors"):
+        noise = {f["field"] for f in routes[name]["noise_fields"]}
+        assert {"$.generated_at", "$.request_id"} <= noise
+        assert not {"$.generated_at", "$.request_id"} & {f["field"] for f in routes[name]["fields"]}
+        assert routes[name]["status"] == "fail"
+    assert routes["note"]["counts"]["skipped"]["unsafe"] > 0
+    assert routes["note"]["counts"]["compared"] == 0
+    assert summary["overview"]["skipped"]["unsafe"] == routes["note"]["counts"]["skipped"]["unsafe"]
+    landing = (out / "index.html").read_text()
+    assert 'href="nightly/index.html"' in landing
+
+
+def test_readiness_combines_shadow_scenarios_and_load(demo: dict[str, Any]) -> None:
+    folder: Path = demo["folder"]
+    (folder / "junit.xml").write_text(
+        '<testsuites><testsuite name="s" timestamp="2099-01-01T00:00:00">'
+        '<testcase classname="flows" name="read_debtor"><properties>'
+        '<property name="route" value="debtor"/></properties></testcase>'
+        '<testcase classname="flows" name="add_note"><properties>'
+        '<property name="route" value="note"/></properties><failure message="boom"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    verdict = folder / "load" / "smoke-compare-1" / "verdict.json"
+    verdict.parent.mkdir(parents=True)
+    verdict.write_text(json.dumps({"endpoints": [{"endpoint": "debtor", "outcome": "GO"}]}))
+    result = _cutover("report", "readiness", "--config", str(demo["config"]))
+    assert result.returncode == 10, result.stdout + result.stderr
+    saved = json.loads((folder / "out" / "readiness" / "readiness.json").read_text())
+    routes = {route["route"]: route for route in saved["routes"]}
+    debtor = {f["kind"]: f for f in routes["debtor"]["findings"]}
+    assert debtor["shadow"]["state"] == "bad"  # the regressions, on the night of the demo
+    assert debtor["scenarios"]["state"] == "ok"
+    assert debtor["load"]["state"] == "ok"  # /api/debtor.php routes to `debtor`
+    assert routes["debtor"]["decision"] == "NOT READY"
+    note = {f["kind"]: f for f in routes["note"]["findings"]}
+    assert note["shadow"]["state"] == "missing"  # unsafe writes are never compared
+    assert note["scenarios"]["state"] == "bad"
+    assert "add_note" in note["scenarios"]["reason"]
+    assert routes["note"]["decision"] == "NOT READY"
+    debtors = {f["kind"]: f for f in routes["debtors"]["findings"]}
+    assert debtors["scenarios"]["state"] == "missing"
+    assert debtors["load"]["state"] == "missing"  # the load verdict has no `debtors` endpoint
+    page = (folder / "out" / "readiness" / "index.html").read_text()
+    assert "NOT READY" in page
+    assert "add_note" in page
+
+
+def test_a_bad_since_or_store_exits_2_in_one_paragraph(demo: dict[str, Any]) -> None:
+    result = _cutover("report", "nightly", "--config", str(demo["config"]), "--since", "soon")
+    assert result.returncode == 2
+    assert "24h, 90m, 7d" in result.stderr
+    assert "Traceback" not in result.stderr
+    broken = json.loads(demo["config"].read_text())
+    broken["shadow"]["store"] = f"sqlite:///{demo['folder'] / 'nowhere.sqlite'}"
+    other = demo["folder"] / "broken.yaml"
+    other.write_text(json.dumps(broken))
+    result = _cutover("report", "nightly", "--config", str(other))
+    assert result.returncode == 2
+    assert "there is no shadow store" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _chromium_or_skip() -> None:
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def test_the_page_opens_in_headless_chromium_without_errors_or_requests(
+    demo: dict[str, Any],
+) -> None:
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    page_path = demo["folder"] / "out" / "nightly" / "index.html"
+    if not page_path.exists():
+        result = _cutover("report", "nightly", "--config", str(demo["config"]))
+        assert result.returncode == 10, result.stderr
+    requests: list[str] = []
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda request: requests.append(request.url))
+            page.on(
+                "console",
+                lambda message: problems.append(message.text) if message.type == "error" else None,
+            )
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(page_path.as_uri(), wait_until="load")
+            page.screenshot(path=str(demo["folder"] / "nightly.png"), full_page=True)
+            compared = page.locator('#overview b[data-key="compared"]').inner_text()
+            rows = page.locator("#routes tbody tr").count()
+            charts = page.locator("svg.chart").count()
+            verdict = page.locator("#verdict").inner_text()
+            # Sorting by mismatch rate puts the worst route first.
+            page.locator("#routes th", has_text="mismatch rate").click()
+            first = page.locator("#routes tbody tr").first.get_attribute("data-route")
+        finally:
+            browser.close()
+    assert int(compared.replace(",", "")) > 100
+    assert rows == 3  # debtor, debtors, note
+    assert charts >= 5  # outcomes, overall trend, latency, one trend per route
+    assert verdict == "FAIL"
+    assert first in ("debtor", "debtors")
+    assert problems == []
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+    assert (demo["folder"] / "nightly.png").stat().st_size > 10_000
