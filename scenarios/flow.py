@@ -92,6 +92,8 @@ class Flow:
 
     def act(self, route: str, title: str, call: Callable[[Driver], Answer]) -> Any:
         """Run one action on the side(s); return the (primary's) value or raise its refusal."""
+        # Hidden from tracebacks: their locals hold unredacted answers, and reports keep them.
+        __tracebackhide__ = True
         with self.reporter.step(title):
             outcomes = [self._timed(title, driver, call) for driver in self.drivers]
             first = outcomes[0]
@@ -102,6 +104,7 @@ class Flow:
             raise first
 
     def _compare(self, route: str, title: str, primary: Outcome, candidate: Outcome) -> None:
+        __tracebackhide__ = True
         assert self.parity is not None
         if isinstance(primary, Answer) and isinstance(candidate, Answer):
             found = self.parity.differences(
