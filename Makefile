@@ -11,7 +11,7 @@ PYTHON := $(shell for cmd in python3.13 python3.12 "env PYENV_VERSION=3.12.1 pyt
 	  $$cmd -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo "$$cmd"; break; }; \
 	done)
 
-.PHONY: demo test lint bench scenarios lock venv clean
+.PHONY: demo test lint bench scenarios allure lock venv clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,19 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# QA scenario suites (TARGET=primary|candidate|both, ENV=name, CONFIG=file): Allure results in
+# reports/allure-results, JUnit XML in reports/scenarios/junit.xml.
+TARGET ?= both
+CONFIG ?= cutover.yaml
+scenarios: $(STAMP)
+	$(BIN)/python -m pytest scenarios/suites --scenarios-config $(CONFIG) --target $(TARGET) \
+	  $(if $(ENV),--env $(ENV)) --alluredir reports/allure-results --junitxml reports/scenarios/junit.xml
+
+# Render the Allure results to reports/allure-report when an Allure CLI is installed (offline).
+allure:
+	@command -v allure >/dev/null || { echo "No allure CLI on PATH (npm allure-commandline needs Java); the results in reports/allure-results are complete without it."; exit 2; }
+	allure generate reports/allure-results -o reports/allure-report --clean
 
 # Re-pin every dependency after a change to pyproject.toml (needs the package registry).
 lock: $(STAMP)
