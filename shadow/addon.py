@@ -1,9 +1,17 @@
 """The mitmproxy addon: capture each live exchange and hand it to the mirror pipeline.
 
 One class, `ShadowAddon`, with options prefixed `shadow_`. Its hooks are plain, synchronous and
-O(1): guard clauses, a snapshot of the request and the primary's response, one `put_nowait` on
-the pipeline's bounded queue. It never edits, delays or fails the live flow: the primary's
-response goes to the client exactly as it came, and every error of ours is swallowed and counted.
+O(1): guard clauses, a snapshot of the request and the primary's response, appended to an outbox.
+The outbox goes to the pipeline's bounded queue a few milliseconds later, in one message, from a
+loop callback: so the queue's cost (a lock, waking the feeder thread that pickles) is neither
+inside the hook, which the live response waits for, nor paid once per request. It never edits,
+delays or fails the live flow: the primary's response goes to the client exactly as it came, and
+every error of ours is swallowed and counted.
+
+One more hook serves the listener, not the mirror: with TLS to the client, mitmproxy picks the
+ALPN protocol in the client's order of preference, and some clients (httpx among them) list
+http/1.1 before h2, so they would never get HTTP/2; like most servers, the proxy prefers h2 when
+the client offers it and mitmproxy's `http2` option is on.
 
 Guards, in order (each counted as `dropped.<reason>` and sent to the pipeline once a second):
 no pipeline yet, kill switch (`shadow_enabled=false`, the switch file, the `shadow.kill`
@@ -25,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, ctx, exceptions, http, tls
 
 from shadow.mirror import ANY_ROUTE
 from shadow.pipeline import LiveJob, Pipeline, default_proxy_id
@@ -38,6 +46,7 @@ _Method = Callable[..., Any]
 _command: Callable[[str], Callable[[_Method], _Method]] = command.command
 _SWITCH_POLL_S: Final = 0.25
 _COUNTERS_EVERY_S: Final = 1.0
+_OFFER_EVERY_S: Final = 0.005  # the outbox's age when it is sent: far below any stale_after_s
 
 
 class ShadowAddon:
@@ -59,6 +68,7 @@ class ShadowAddon:
         self._configured_path: str | None = None
         self._running = False
         self._ticker: asyncio.TimerHandle | None = None
+        self._outbox: list[LiveJob] = []
 
     # Lifecycle (always synchronous: mitmproxy calls these from sync contexts too).
 
@@ -109,6 +119,7 @@ class ShadowAddon:
     def done(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        self._send_outbox()
         self._send_counters(force=True)
         self._stop_pipeline()
         self._running = False
@@ -149,6 +160,12 @@ class ShadowAddon:
         return self.pipeline.queue_depth() if self.pipeline is not None else 0
 
     # Hooks.
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        client = data.context.client
+        if ctx.options.http2 and client.alpn is None and b"h2" in data.client_hello.alpn_protocols:
+            # mitmproxy's ALPN choice takes a protocol set here as already agreed.
+            client.alpn = b"h2"
 
     def response(self, flow: http.HTTPFlow) -> None:
         try:
@@ -203,8 +220,21 @@ class ShadowAddon:
             response_body,
             primary_ms,
         )
-        if not pipeline.offer(job):
+        if len(self._outbox) >= mirroring.proxy.queue_size:
             self._drop("queue_full")
+            return
+        self._outbox.append(job)
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_later(_OFFER_EVERY_S, self._send_outbox)
+
+    def _send_outbox(self) -> None:
+        jobs, self._outbox = self._outbox, []
+        if not jobs:
+            return
+        pipeline = self.pipeline
+        taken = pipeline.offer_many(jobs) if pipeline is not None else 0
+        if taken < len(jobs):
+            self._dropped[(ANY_ROUTE, "dropped.queue_full")] += len(jobs) - taken
 
     def _killed(self, mirroring: Mirroring, pipeline: Pipeline) -> bool:
         if not mirroring.enabled or not ctx.options.shadow_enabled or pipeline.killed.is_set():

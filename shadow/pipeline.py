@@ -1,10 +1,13 @@
 """The mirror pipeline: a worker process fed by a bounded queue, off the live path.
 
-The proxy (the addon) calls `Pipeline.offer(...)`, which is one `put_nowait` on a bounded
-`multiprocessing` queue (spawn): full means the job is dropped and counted, never waited for.
+The proxy (the addon) calls `Pipeline.offer_many(jobs)` with the jobs of the last few
+milliseconds: one `put_nowait` on a `multiprocessing` queue (spawn) for the batch, bounded in jobs
+by a shared semaphore (`queue_size`): a job without room is dropped and counted, never waited for.
 Everything else happens in the worker process, so that its CPU (HTTP client, comparison, store)
 never competes with the proxy's event loop, which measured as the cheapest design (see
-`../shared/notes/mitmproxy.md`, section 2 b'):
+`../shared/notes/mitmproxy.md`, section 2 b'). The worker runs in Linux's SCHED_IDLE class (else
+at `worker_nice`): mirroring is best-effort, so on shared cores it gets only the CPU time the live
+path leaves over, and when that is not enough the queue fills and jobs are dropped and counted.
 
     queue ─► reader thread ─► local queue (size = concurrency) ─► N tasks: Mirror.handle
                                                                      │ exchanges, counters
@@ -82,8 +85,10 @@ class Pipeline:
         self.proxy_id = proxy_id or mirroring.proxy.proxy_id or default_proxy_id()
         context = multiprocessing.get_context("spawn")
         self._context = context
-        self.jobs: multiprocessing.queues.Queue[Any] = context.Queue(
-            maxsize=mirroring.proxy.queue_size
+        # Bounded in jobs by `room`, not in messages: a message holds a batch of jobs.
+        self.jobs: multiprocessing.queues.Queue[Any] = context.Queue()
+        self.room: multiprocessing.synchronize.BoundedSemaphore = context.BoundedSemaphore(
+            mirroring.proxy.queue_size
         )
         self.killed: multiprocessing.synchronize.Event = context.Event()
         self.ready: multiprocessing.synchronize.Event = context.Event()
@@ -96,6 +101,7 @@ class Pipeline:
                 self.mirroring,
                 self.proxy_id,
                 self.jobs,
+                self.room,
                 self.killed,
                 self.ready,
                 os.getpid(),
@@ -110,17 +116,28 @@ class Pipeline:
         return self.ready.wait(timeout_s)
 
     def offer(self, job: LiveJob) -> bool:
-        """Enqueue a live job without waiting; False when the queue is full (drop and count)."""
-        try:
-            self.jobs.put_nowait(("job", job))
-        except queue.Full:
-            return False
-        return True
+        """Enqueue one live job without waiting; False when the queue is full (drop and count)."""
+        return self.offer_many([job]) == 1
+
+    def offer_many(self, jobs: list[LiveJob]) -> int:
+        """Enqueue as many of `jobs` as there is room for, without waiting; returns how many
+        (the rest are dropped: the caller counts them)."""
+        taken = 0
+        for _ in jobs:
+            if not self.room.acquire(block=False):
+                break
+            taken += 1
+        if taken:
+            try:
+                self.jobs.put_nowait(("jobs", jobs[:taken]))
+            except (ValueError, OSError):  # closed while stopping
+                return 0
+        return taken
 
     def send_counters(self, increments: dict[tuple[str, str], int]) -> bool:
         try:
             self.jobs.put_nowait(("counters", increments))
-        except queue.Full:
+        except (ValueError, OSError):
             return False
         return True
 
@@ -131,10 +148,7 @@ class Pipeline:
             self.killed.clear()
 
     def queue_depth(self) -> int:
-        try:
-            return self.jobs.qsize()
-        except NotImplementedError:  # macOS
-            return -1
+        return _depth(self.room, self.mirroring.proxy.queue_size)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Ask the worker to finish (it writes its last batch), then make sure it is gone."""
@@ -156,6 +170,7 @@ def worker_main(
     mirroring: Mirroring,
     proxy_id: str,
     jobs: multiprocessing.queues.Queue[Any],
+    room: multiprocessing.synchronize.BoundedSemaphore,
     killed: multiprocessing.synchronize.Event,
     ready: multiprocessing.synchronize.Event,
     parent_pid: int,
@@ -165,16 +180,34 @@ def worker_main(
     # Ctrl-C reaches the whole process group: the proxy stops us through the queue (or we see it
     # gone); SIGTERM to the worker alone finishes the same orderly way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Where the proxy and the mirror share cores, the scheduler should favour the live path.
-    with contextlib.suppress(OSError):
-        os.nice(mirroring.proxy.worker_nice)
+    _yield_to_the_live_path(mirroring.proxy.worker_idle, mirroring.proxy.worker_nice)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger("shadow")
     root.addHandler(handler)
     root.setLevel(log_level if log_level != logging.NOTSET else logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Worker(mirroring, proxy_id, jobs, killed, ready, parent_pid).run())
+        asyncio.run(Worker(mirroring, proxy_id, jobs, room, killed, ready, parent_pid).run())
+
+
+def _yield_to_the_live_path(idle: bool, nice: int) -> None:
+    """Where the proxy and the mirror share cores, the scheduler must favour the live path.
+
+    SCHED_IDLE (Linux) runs this process only on CPU time no other process wants, and any of
+    them preempts it at once; niceness only weights the shares, so a busy worker still takes
+    some of the proxy's time. Lowering one's own priority needs no privilege."""
+    with contextlib.suppress(OSError):
+        os.nice(nice)
+    if idle and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _depth(room: multiprocessing.synchronize.BoundedSemaphore, size: int) -> int:
+    try:
+        return size - room.get_value()
+    except NotImplementedError:  # macOS
+        return -1
 
 
 @dataclass
@@ -191,6 +224,7 @@ class Worker:
         mirroring: Mirroring,
         proxy_id: str,
         jobs: multiprocessing.queues.Queue[Any],
+        room: multiprocessing.synchronize.BoundedSemaphore,
         killed: multiprocessing.synchronize.Event,
         ready: multiprocessing.synchronize.Event,
         parent_pid: int,
@@ -199,6 +233,7 @@ class Worker:
         self.settings = mirroring.proxy
         self.proxy_id = proxy_id
         self.jobs = jobs
+        self.room = room
         self.killed_event = killed
         self.ready = ready
         self.parent_pid = parent_pid
@@ -333,8 +368,9 @@ class Worker:
         stopping: asyncio.Event,
     ) -> None:
         """Move jobs from the process queue to the loop, a batch per wake-up; blocks while the
-        tasks hold `concurrency` jobs plus as many waiting (then the process queue fills up and
-        the proxy drops, which is the point)."""
+        tasks hold `concurrency` jobs plus as many waiting (then the queue's room runs out and
+        the proxy drops, which is the point). A job gives its room back when it gets a slot, so
+        that at most `queue_size` jobs wait, in the process queue or in this thread's hands."""
         while not self._stop.is_set():
             try:
                 items = [self.jobs.get(timeout=0.2)]
@@ -348,8 +384,8 @@ class Worker:
             jobs: list[Job] = []
             stop = False
             for kind, payload in items:
-                if kind == "job":
-                    jobs.append(_job_of(payload))
+                if kind == "jobs":
+                    jobs.extend(_job_of(one) for one in payload)
                 elif kind == "counters":
                     loop.call_soon_threadsafe(self.counters.merge, payload)
                 elif kind == "stop":
@@ -365,6 +401,7 @@ class Worker:
                         if self._stop.is_set():
                             loop.call_soon_threadsafe(stopping.set)
                             return
+                self.room.release()
                 ready.append(job)
             if ready:
                 loop.call_soon_threadsafe(_put_all, local, ready)
@@ -471,10 +508,7 @@ class Worker:
         self.killed = self._is_killed()
 
     def _queue_depth(self) -> int:
-        try:
-            return self.jobs.qsize()
-        except NotImplementedError:
-            return -1
+        return _depth(self.room, self.settings.queue_size)
 
     def _summary(self) -> str:
         return summary_line(self.counters.totals, self._queue_depth(), self.killed)

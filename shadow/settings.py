@@ -52,6 +52,14 @@ class ProxySettings(Rule):
         le=19,
         description="Scheduling niceness of the mirror's worker process (the live path wins).",
     )
+    worker_idle: bool = Field(
+        default=True,
+        description=(
+            "Run the mirror's worker in Linux's SCHED_IDLE class: it gets only CPU time the "
+            "live path leaves over (mirroring is best-effort; what it cannot keep up with is "
+            "dropped and counted). Elsewhere, or when false, only worker_nice applies."
+        ),
+    )
     stale_after_s: float = Field(
         default=10.0, gt=0, description="Jobs older than this when their turn comes are dropped."
     )

@@ -1,6 +1,6 @@
-"""The addon's hooks with mitmproxy's test helpers: what is offered to the pipeline, what is
-dropped and counted (loop, upgrade, streamed, too large, full queue, kill switch), and that the
-live flow is never changed."""
+"""The addon's hooks with mitmproxy's test helpers: what is offered to the pipeline (after the
+hook, in batches), what is dropped and counted (loop, upgrade, streamed, too large, full queue,
+kill switch), that the live flow is never changed, and the ALPN preference for h2."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import asyncio
 import os
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from mitmproxy import tls
+from mitmproxy.proxy.context import Context
 from mitmproxy.test import tflow, tutils
 from proxy_support import write_config
 
@@ -27,11 +30,12 @@ with warnings.catch_warnings():
 
 
 class _Pipeline:
-    """Stands in for `shadow.pipeline.Pipeline`: records offers, can be full."""
+    """Stands in for `shadow.pipeline.Pipeline`: records offers, has room for `room` jobs."""
 
-    def __init__(self, full: bool = False) -> None:
-        self.full = full
+    def __init__(self, room: int = 1_000_000) -> None:
+        self.room = room
         self.offers: list[Any] = []
+        self.batches: list[int] = []
         self.counters: list[dict[tuple[str, str], int]] = []
 
         class _Event:
@@ -42,11 +46,12 @@ class _Pipeline:
 
         self.killed = _Event()
 
-    def offer(self, job: Any) -> bool:
-        if self.full:
-            return False
-        self.offers.append(job)
-        return True
+    def offer_many(self, jobs: list[Any]) -> int:
+        taken = jobs[: self.room]
+        self.room -= len(taken)
+        self.offers += taken
+        self.batches.append(len(taken))
+        return len(taken)
 
     def send_counters(self, increments: dict[tuple[str, str], int]) -> bool:
         self.counters.append(increments)
@@ -69,6 +74,10 @@ def _run(tmp_path: Path, flows: list[Any], pipeline: _Pipeline, **shadow: Any) -
             addon.pipeline = pipeline  # type: ignore[assignment]
             for flow in flows:
                 addon.response(flow)
+            # Nothing is offered inside the hook, which the live response waits for ...
+            assert pipeline.offers == []
+            # ... but a few milliseconds later, from the loop.
+            await asyncio.sleep(0.05)
             addon._send_counters(force=True)
         return addon
 
@@ -114,11 +123,29 @@ def test_guards_drop_and_count(tmp_path: Path, make: Any, reason: str) -> None:
     assert _dropped(pipeline) == {reason: 1}
 
 
-def test_a_full_queue_and_the_kill_switches(tmp_path: Path) -> None:
-    full = _Pipeline(full=True)
-    _run(tmp_path, [tflow.tflow(resp=True)], full)
-    assert _dropped(full) == {"dropped.queue_full": 1}
+def test_responses_are_offered_in_one_batch_and_a_full_queue_drops_the_rest(
+    tmp_path: Path,
+) -> None:
+    flows = [tflow.tflow(resp=True) for _ in range(5)]
+    pipeline = _Pipeline()
+    _run(tmp_path, flows, pipeline)
+    assert pipeline.batches == [5]
+    assert [job[0] for job in pipeline.offers] == [flow.id for flow in flows]
+    assert _dropped(pipeline) == {}
 
+    nearly_full = _Pipeline(room=2)
+    _run(tmp_path, [tflow.tflow(resp=True) for _ in range(5)], nearly_full)
+    assert len(nearly_full.offers) == 2
+    assert _dropped(nearly_full) == {"dropped.queue_full": 3}
+
+    # The outbox itself never holds more than queue_size jobs.
+    small = _Pipeline()
+    _run(tmp_path, [tflow.tflow(resp=True) for _ in range(5)], small, queue_size=3)
+    assert len(small.offers) == 3
+    assert _dropped(small) == {"dropped.queue_full": 2}
+
+
+def test_the_kill_switches(tmp_path: Path) -> None:
     switch = tmp_path / "STOP"
     switch.touch()
     stopped = _Pipeline()
@@ -133,6 +160,34 @@ def test_a_full_queue_and_the_kill_switches(tmp_path: Path) -> None:
     commanded.kill()
     _run(tmp_path, [tflow.tflow(resp=True)], commanded)
     assert _dropped(commanded) == {"dropped.kill_switch": 1}
+
+
+@pytest.mark.parametrize(
+    ("offers", "http2", "chosen"),
+    [
+        ((b"http/1.1", b"h2"), True, b"h2"),  # httpx's order: h2 is still preferred
+        ((b"h2", b"http/1.1"), True, b"h2"),
+        ((b"http/1.1",), True, None),  # left to mitmproxy: the client's own choice
+        ((b"http/1.1", b"h2"), False, None),  # http2=false: mitmproxy decides (HTTP/1.1)
+    ],
+)
+def test_h2_is_preferred_when_the_client_offers_it(
+    tmp_path: Path, offers: tuple[bytes, ...], http2: bool, chosen: bytes | None
+) -> None:
+    async def inner() -> bytes | None:
+        addon = ShadowAddon(_mirroring(tmp_path))
+        with taddons.context(addon) as tctx:
+            tctx.options.update(http2=http2)
+            client = tflow.tclient_conn()
+            client.alpn = None
+            hello = tls.ClientHelloData(
+                context=Context(client, tctx.options),
+                client_hello=SimpleNamespace(alpn_protocols=list(offers)),  # type: ignore[arg-type]
+            )
+            addon.tls_clienthello(hello)
+            return client.alpn
+
+    assert asyncio.run(inner()) == chosen
 
 
 def test_an_unusable_shadow_config_is_an_options_error(tmp_path: Path) -> None:

@@ -268,18 +268,26 @@ def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) 
         FakeSide(faulty=False, name="primary") as primary,
         FakeSide(faulty=False, name="candidate") as candidate,
     ):
-        mirroring = _mirroring(tmp_path, primary.url, candidate.url, concurrency=2)
+        mirroring = _mirroring(tmp_path, primary.url, candidate.url, concurrency=2, queue_size=250)
         pipeline = Pipeline(mirroring, proxy_id="burst")
+        with httpx.Client(base_url=primary.url, timeout=10) as client:
+            job = _live(client, "GET", "/json/burst")
+        jobs = [(f"{job[0]}-{i}", time.time(), *job[2:]) for i in range(300)]
+        # Before the worker runs, the queue takes queue_size jobs, whatever the batches.
+        assert pipeline.offer_many(jobs[:200]) == 200
+        assert pipeline.offer_many(jobs[200:260]) == 50
+        assert not pipeline.offer(jobs[260])
+        assert pipeline.queue_depth() == 250
         pipeline.start()
         try:
             assert pipeline.wait_ready(30)
-            with httpx.Client(base_url=primary.url, timeout=10) as client:
-                job = _live(client, "GET", "/json/burst")
-            for i in range(300):  # many reads per wake-up, four slots in the worker
-                assert pipeline.offer((f"{job[0]}-{i}", time.time(), *job[2:]))
+            # Room comes back as the worker takes jobs (four slots: many reads per wake-up).
+            wait_for(lambda: pipeline.queue_depth() <= 210, 60, "room for 40 more")
+            assert pipeline.offer_many(jobs[260:]) == 40
             store = Store(mirroring.store_url)
-            wait_for(lambda: store.outcome_counts().get(("default", "equal"), 0) == 300, 60, "300")
+            wait_for(lambda: store.outcome_counts().get(("default", "equal"), 0) == 290, 60, "290")
+            assert pipeline.queue_depth() == 0
         finally:
             pipeline.stop()
-    assert len(candidate.requests()) == 300
+    assert len(candidate.requests()) == 290
     store.close()
