@@ -155,8 +155,12 @@ class _Announce:
             )
 
 
-async def serve(mirroring: Mirroring) -> None:
-    """Run the proxy until SIGINT/SIGTERM."""
+async def serve(mirroring: Mirroring, tls_cert: Path | None = None) -> None:
+    """Run the proxy until SIGINT/SIGTERM.
+
+    Clients may speak plain HTTP/1.1 or TLS (detected per connection); TLS clients that offer h2
+    get HTTP/2. The certificate shown to TLS clients is `tls_cert` (a PEM file holding the chain
+    and the private key), else one that mitmproxy signs with its own CA (~/.mitmproxy)."""
     from mitmproxy.options import Options
     from mitmproxy.tools.dump import DumpMaster
 
@@ -168,10 +172,10 @@ async def serve(mirroring: Mirroring) -> None:
         listen_host=proxy.listen_host,
         listen_port=proxy.listen_port,
     )
+    if tls_cert is not None:
+        options.update(certs=[f"*={tls_cert}"])  # type: ignore[no-untyped-call]
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
     master.addons.add(ShadowAddon(mirroring), _Announce(mirroring))  # type: ignore[no-untyped-call]
-    # lazy: HTTP/2-capable TLS clients are offered h2 (no upstream yet at the handshake).
-    options.update(connection_strategy="lazy")  # type: ignore[no-untyped-call]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, master.shutdown)
@@ -186,6 +190,13 @@ def shadow_command(
     status_port: Annotated[
         int | None, typer.Option(help="Serve GET /status on this port (0: any free one).")
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM file with the certificate chain and key shown to TLS clients (HTTP/2 "
+            "needs TLS); default: one signed by mitmproxy's own CA."
+        ),
+    ] = None,
 ) -> None:
     """Run the shadow proxy: live traffic to the primary, mirrored to the candidate."""
     overrides: dict[str, Any] = {}
@@ -194,10 +205,17 @@ def shadow_command(
     if status_port is not None:
         overrides["status_port"] = status_port
     _, mirroring = _load(config, **overrides)
+    if tls_cert is not None and not tls_cert.is_file():
+        stderr.print(
+            f"--tls-cert {tls_cert}: no such file. Give a PEM file that holds the certificate "
+            "chain and the private key, or leave the option out to use mitmproxy's own CA.",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BAD_CONFIG)
     _check_store(mirroring)
     setup_logging()
     try:
-        asyncio.run(serve(mirroring))
+        asyncio.run(serve(mirroring, tls_cert))
     except SystemExit as exc:
         if exc.code:
             stderr.print(

@@ -1,16 +1,26 @@
-"""`cutover shadow` (the in-process launcher: logging, status endpoint, kill command, signals),
-`cutover replay` from the recording it wrote, and readable configuration errors (CLI and
-mitmdump)."""
+"""`cutover shadow` (the in-process launcher: logging, status endpoint, kill command, signals,
+TLS with a given certificate and HTTP/2), `cutover replay` from the recording it wrote, and
+readable configuration errors (CLI and mitmdump)."""
 
 from __future__ import annotations
 
 import signal
+import ssl
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from proxy_support import MITMDUMP, REPO, VENV_BIN, FakeSide, free_port, wait_for, write_config
+from proxy_support import (
+    MITMDUMP,
+    REPO,
+    VENV_BIN,
+    FakeSide,
+    free_port,
+    self_signed_pem,
+    wait_for,
+    write_config,
+)
 
 from cutover.shadow_cli import mirroring_from_file
 from shadow.store import Store
@@ -28,18 +38,24 @@ def test_cutover_shadow_serves_reports_and_stops_cleanly_then_replay(tmp_path: P
                               candidate=candidate.url, secondary=primary.url,
                               shadow={"record_file": str(recording)})  # fmt: skip
         port, status_port = free_port(), free_port()
+        certificate = self_signed_pem(tmp_path / "proxy.pem")
         log_path = tmp_path / "shadow.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [CUTOVER, "shadow", "--config", str(config), "--port", str(port),
-                 "--status-port", str(status_port)],
+                 "--status-port", str(status_port), "--tls-cert", str(certificate)],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
             wait_for(lambda: "ready" in log_path.read_text(), 30, "the proxy to be ready")
             assert f"listening on http://127.0.0.1:{port}" in log_path.read_text()
+            # A TLS client that trusts only the given certificate, over HTTP/2.
+            trusted = ssl.create_default_context(cafile=str(certificate))
+            with httpx.Client(http2=True, verify=trusted, timeout=10) as tls_client:
+                answer = tls_client.get(f"https://127.0.0.1:{port}/json/tls")
+            assert (answer.status_code, answer.http_version) == (200, "HTTP/2")
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-                for i in range(10):
+                for i in range(9):
                     assert client.get(f"/json/{i}").status_code == 200
                 status_url = f"http://127.0.0.1:{status_port}"
 
@@ -103,6 +119,16 @@ def test_a_bad_configuration_is_one_paragraph_without_traceback(tmp_path: Path) 
     )  # fmt: skip
     assert result.returncode == 1
     assert "cannot be opened" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+    good = write_config(tmp_path / "good.yaml", primary="http://127.0.0.1:9",
+                        candidate="http://127.0.0.1:9")  # fmt: skip
+    result = subprocess.run(
+        [CUTOVER, "shadow", "--config", str(good), "--tls-cert", str(tmp_path / "none.pem")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "none.pem: no such file" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr + result.stdout
 
 
