@@ -7,18 +7,23 @@ separate process, the client is a raw asyncio HTTP/1.1 keep-alive client):
   mirrors every request, against the same proxy with `shadow.enabled: false`; the two proxies run
   side by side and are asked in alternating blocks, so drift hits both alike;
 * live throughput (16 connections) with 100% mirroring (fast candidate plus secondary) against
-  mirroring off, in alternating rounds;
+  mirroring off, in interleaved rounds (A B B A ...): the figure is the median of the per-round
+  ratios, and every round's ratio is printed, so a noisy neighbour shows as a spread;
 * the pipeline worker's CPU per mirrored exchange (candidate + secondary call + compare + store),
-  from /proc over the throughput rounds;
-* proxy and worker memory (RSS) over a shorter fixed-rate run.
+  from /proc over the throughput rounds, and the proxy's CPU per live request on vs off.
+
+Every count is exact: requests are counted as they complete (not derived from a rate), and the
+mirrored count is read from the store's counters after the worker has drained its queue.
+Memory over a 10-minute fixed-rate run is `bench_proxy_soak.py`.
 
 Targets come from the issue (DESIGN.md): latency ratios ≤ 1.05, throughput ratio ≥ 0.90,
-≤ 1 ms CPU per mirrored exchange, memory flat within ±10 %.
+≤ 1 ms CPU per mirrored exchange.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -29,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +46,13 @@ REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 LATENCY_BLOCKS = 10
 LATENCY_BLOCK_SIZE = 100
-THROUGHPUT_ROUNDS = 6
+THROUGHPUT_ROUNDS = 8
 THROUGHPUT_ROUND_S = 3.0
 CONNECTIONS = 16
-MEMORY_RUN_S = 60.0
-MEMORY_RATE = 100.0
+
+_WARM_UP = 50
+
+Row = tuple[str, str, str, str]
 
 
 def _document() -> bytes:
@@ -98,13 +105,37 @@ def _serve_sides(ports: Any, ready: Any) -> None:
     asyncio.run(run())
 
 
+@contextlib.contextmanager
+def sides() -> Iterator[tuple[str, str, str]]:
+    """URLs of the primary, a fast candidate and a 500 ms candidate, served by their own process."""
+    context = multiprocessing.get_context("spawn")
+    ports = context.Array("i", 3)
+    ready = context.Event()
+    process = context.Process(target=_serve_sides, args=(ports, ready), daemon=True)
+    process.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the bench's servers did not start")
+        primary, fast, slow = (f"http://127.0.0.1:{port}" for port in ports[:])
+        yield primary, fast, slow
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-class _Proxy:
+class Proxy:
+    """mitmdump with the shadow addon, on a free port, with its own config and store."""
+
     def __init__(self, workdir: Path, name: str, primary: str, candidate: str, **shadow: Any):
         self.port = _free_port()
         self.dir = workdir / name
@@ -158,14 +189,31 @@ class _Proxy:
                     return int(entry.name)
         raise RuntimeError("no pipeline worker found")
 
-    def mirrored(self) -> int:
+    def counters(self) -> dict[str, int]:
+        """The store's counters, summed over routes: name -> count."""
         engine = sa.create_engine(f"sqlite:///{self.dir / 'shadow.sqlite'}")
         with engine.connect() as conn:
-            found = conn.exec_driver_sql(
-                "SELECT coalesce(sum(count), 0) FROM shadow_counters WHERE name = 'mirrored'"
-            ).scalar()
+            rows = conn.exec_driver_sql(
+                "SELECT name, sum(count) FROM shadow_counters GROUP BY name"
+            ).all()
         engine.dispose()
-        return int(found or 0)
+        return {str(name): int(count) for name, count in rows}
+
+    def mirrored(self) -> int:
+        return self.counters().get("mirrored", 0)
+
+    def drain(self, timeout_s: float = 30.0) -> int:
+        """Wait until the mirrored count stops growing (the worker has worked through its queue
+        and the store has the last batch); return it."""
+        deadline = time.monotonic() + timeout_s
+        last = -1
+        while time.monotonic() < deadline:
+            time.sleep(1.0)  # two store flushes
+            found = self.mirrored()
+            if found == last:
+                return found
+            last = found
+        return last
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -177,12 +225,12 @@ class _Proxy:
         self.log.close()
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _rss_mib(pid: int) -> float:
+def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -218,7 +266,7 @@ async def _latencies(ports: list[int]) -> list[list[float]]:
     connections = [_Connection(port) for port in ports]
     for connection in connections:
         await connection.open()
-        for _ in range(50):  # warm-up
+        for _ in range(_WARM_UP):
             await connection.get()
     for _ in range(LATENCY_BLOCKS):
         for i, connection in enumerate(connections):
@@ -231,7 +279,9 @@ async def _latencies(ports: list[int]) -> list[list[float]]:
     return found
 
 
-async def _throughput(port: int, seconds: float) -> float:
+async def _throughput(port: int, seconds: float) -> tuple[int, float]:
+    """Requests completed over 16 keep-alive connections in about `seconds`, and the exact time
+    they took (the last ones finish after the deadline)."""
     connections = [_Connection(port) for _ in range(CONNECTIONS)]
     for connection in connections:
         await connection.open()
@@ -249,26 +299,29 @@ async def _throughput(port: int, seconds: float) -> float:
     elapsed = time.monotonic() - started
     for connection in connections:
         connection.close()
-    return done / elapsed
+    return done, elapsed
 
 
-async def _fixed_rate(port: int, seconds: float, rate: float, sample: Callable[[], None]) -> None:
+async def fixed_rate(port: int, seconds: float, rate: float, tick: Callable[[float], None]) -> int:
+    """Send `rate` requests/s on one keep-alive connection for `seconds`; `tick(elapsed)` is
+    called about once a second. Returns the number of requests sent."""
     connection = _Connection(port)
     await connection.open()
     started = time.monotonic()
     sent = 0
-    next_sample = started
+    next_tick = started
     while (now := time.monotonic()) - started < seconds:
-        if now >= next_sample:
-            sample()
-            next_sample += seconds / 12
+        if now >= next_tick:
+            tick(now - started)
+            next_tick += 1.0
         due = started + sent / rate
         if due > now:
             await asyncio.sleep(due - now)
         await connection.get()
         sent += 1
-    sample()
+    tick(time.monotonic() - started)
     connection.close()
+    return sent
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -276,145 +329,92 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> None:
-    console = Console()
-    context = multiprocessing.get_context("spawn")
-    ports = context.Array("i", 3)
-    ready = context.Event()
-    sides = context.Process(target=_serve_sides, args=(ports, ready), daemon=True)
-    sides.start()
-    if not ready.wait(30):
-        raise RuntimeError("the bench's servers did not start")
-    primary, fast, slow = (f"http://127.0.0.1:{port}" for port in ports[:])
-    rows: list[tuple[str, str, str, str]] = []
+def latency(work: Path, primary: str, slow: str) -> list[Row]:
+    """Live p50/p99 through a mirroring proxy (500 ms candidate) vs a non-mirroring one."""
+    on = Proxy(work, "latency-on", primary, slow, concurrency=256)
+    off = Proxy(work, "latency-off", primary, slow, enabled=False)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            console.print("bench_proxy: latency with a 500 ms candidate (mirroring on vs off) ...")
-            on = _Proxy(work, "latency-on", primary, slow, concurrency=256)
-            off = _Proxy(work, "latency-off", primary, slow, enabled=False)
-            try:
-                lat_on, lat_off = asyncio.run(_latencies([on.port, off.port]))
-                mirrored_latency = on.mirrored()
-            finally:
-                on.stop()
-                off.stop()
-            for name, q in (("p50", 0.5), ("p99", 0.99)):
-                a, b = _percentile(lat_on, q), _percentile(lat_off, q)
-                rows.append(
-                    (
-                        f"live {name} latency, candidate 500 ms",
-                        f"{a:.2f} ms vs {b:.2f} ms",
-                        f"{a / b:.3f}x",
-                        "≤ 1.05x",
-                    )
-                )
-            rows.append(
-                (
-                    "  mirrored during the latency run",
-                    f"{mirrored_latency} of {len(lat_on) + 50}",
-                    "",
-                    "",
-                )
-            )
-
-            console.print("bench_proxy: throughput, 100% mirroring vs off ...")
-            on = _Proxy(work, "throughput-on", primary, fast, concurrency=32)
-            off = _Proxy(work, "throughput-off", primary, fast, enabled=False)
-            try:
-                worker = on.worker_pid()
-                rates_on: list[float] = []
-                rates_off: list[float] = []
-                cpu_before = _cpu_s(worker)
-                proxy_cpu = {on.port: 0.0, off.port: 0.0}
-                served = {on.port: 0.0, off.port: 0.0}
-                for round_ in range(THROUGHPUT_ROUNDS):
-                    # ABBA: each pair is measured in both orders, so drift cancels out.
-                    order = (on, off) if round_ % 2 == 0 else (off, on)
-                    for proxy in order:
-                        before = _cpu_s(proxy.process.pid)
-                        rate = asyncio.run(_throughput(proxy.port, THROUGHPUT_ROUND_S))
-                        proxy_cpu[proxy.port] += _cpu_s(proxy.process.pid) - before
-                        served[proxy.port] += rate * THROUGHPUT_ROUND_S
-                        (rates_on if proxy is on else rates_off).append(rate)
-                time.sleep(2.0)  # let the worker finish the queue before reading its CPU
-                worker_cpu = _cpu_s(worker) - cpu_before
-                mirrored = on.mirrored()
-            finally:
-                on.stop()
-                off.stop()
-            ratios = [a / b for a, b in zip(rates_on, rates_off, strict=True)]
-            rows.append(
-                (
-                    "live throughput, 16 connections",
-                    f"{statistics.median(rates_on):.0f} vs "
-                    f"{statistics.median(rates_off):.0f} req/s",
-                    f"{statistics.median(ratios):.3f}x",
-                    "≥ 0.90x",
-                )
-            )
-            rows.append(("  per-round ratios", " ".join(f"{r:.2f}" for r in ratios), "", ""))
-            offered = served[on.port]
-            rows.append(
-                (
-                    "  mirrored during the throughput run",
-                    f"{mirrored} of {offered:.0f} ({mirrored / offered:.0%})",
-                    "",
-                    "",
-                )
-            )
-            cpu_on = proxy_cpu[on.port] / served[on.port] * 1000
-            cpu_off = proxy_cpu[off.port] / served[off.port] * 1000
-            rows.append(
-                (
-                    "proxy CPU per live request",
-                    f"{cpu_on:.2f} vs {cpu_off:.2f} ms",
-                    f"{cpu_on / cpu_off:.3f}x",
-                    "",
-                )
-            )
-            per = worker_cpu / max(mirrored, 1) * 1000
-            rows.append(
-                (
-                    "pipeline CPU per mirrored exchange",
-                    f"{per:.2f} ms (candidate + secondary + compare + store)",
-                    "",
-                    "≤ 1 ms",
-                )
-            )
-
-            console.print(f"bench_proxy: memory over {MEMORY_RUN_S:.0f} s at {MEMORY_RATE:.0f} "
-                          "req/s ...")  # fmt: skip
-            on = _Proxy(work, "memory", primary, fast)
-            proxy_rss: list[float] = []
-            worker_rss: list[float] = []
-            try:
-                worker = on.worker_pid()
-
-                def sample() -> None:
-                    proxy_rss.append(_rss_mib(on.process.pid))
-                    worker_rss.append(_rss_mib(worker))
-
-                asyncio.run(_fixed_rate(on.port, MEMORY_RUN_S, MEMORY_RATE, sample))
-            finally:
-                on.stop()
-            for name, series in (("proxy", proxy_rss), ("pipeline worker", worker_rss)):
-                # The first sample is taken before any traffic: growth is measured after warm-up.
-                warm, last = series[1], series[-1]
-                rows.append(
-                    (
-                        f"{name} RSS over {MEMORY_RUN_S:.0f} s at {MEMORY_RATE:.0f}/s",
-                        f"{warm:.1f} → {last:.1f} MiB (idle {series[0]:.1f})",
-                        f"{(last - warm) / warm:+.1%}",
-                        "±10% (10 min in the issue)",
-                    )
-                )
+        lat_on, lat_off = asyncio.run(_latencies([on.port, off.port]))
+        mirrored = on.drain()
     finally:
-        sides.terminate()
-        sides.join(10)
-    table = Table(title="shadow proxy: mirroring on vs off (real mitmdump, 127.0.0.1)")
+        on.stop()
+        off.stop()
+    rows: list[Row] = []
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        a, b = _percentile(lat_on, q), _percentile(lat_off, q)
+        rows.append((f"live {name} latency, candidate 500 ms", f"{a:.2f} ms vs {b:.2f} ms",
+                     f"{a / b:.3f}x", "≤ 1.05x"))  # fmt: skip
+    sent = len(lat_on) + _WARM_UP
+    rows.append(("  mirrored during the latency run", f"{mirrored} of {sent}", "", ""))
+    return rows
+
+
+def throughput(work: Path, primary: str, fast: str) -> list[Row]:
+    """Live throughput with 100% mirroring vs off (A B B A rounds), and the CPU it costs."""
+    on = Proxy(work, "throughput-on", primary, fast, concurrency=32)
+    off = Proxy(work, "throughput-off", primary, fast, enabled=False)
+    rates: dict[int, list[float]] = {on.port: [], off.port: []}
+    served = {on.port: 0, off.port: 0}
+    proxy_cpu = {on.port: 0.0, off.port: 0.0}
+    try:
+        worker = on.worker_pid()
+        worker_before = cpu_s(worker)
+        for round_ in range(THROUGHPUT_ROUNDS):
+            # A B B A: each pair is measured in both orders, so drift cancels out.
+            order = (on, off) if round_ % 2 == 0 else (off, on)
+            for proxy in order:
+                before = cpu_s(proxy.process.pid)
+                done, elapsed = asyncio.run(_throughput(proxy.port, THROUGHPUT_ROUND_S))
+                proxy_cpu[proxy.port] += cpu_s(proxy.process.pid) - before
+                served[proxy.port] += done
+                rates[proxy.port].append(done / elapsed)
+        mirrored = on.drain()
+        worker_cpu = cpu_s(worker) - worker_before
+        counters = on.counters()
+    finally:
+        on.stop()
+        off.stop()
+    ratios = [a / b for a, b in zip(rates[on.port], rates[off.port], strict=True)]
+    offered = served[on.port]
+    dropped = {name: n for name, n in counters.items() if name.startswith("dropped.")}
+    cpu_on = proxy_cpu[on.port] / served[on.port] * 1000
+    cpu_off = proxy_cpu[off.port] / served[off.port] * 1000
+    per = worker_cpu / max(mirrored, 1) * 1000
+    return [
+        ("live throughput, 16 connections",
+         f"{statistics.median(rates[on.port]):.0f} vs {statistics.median(rates[off.port]):.0f} "
+         "req/s (medians)", f"{statistics.median(ratios):.3f}x", "≥ 0.90x (median of rounds)"),
+        ("  per-round ratios", " ".join(f"{r:.2f}" for r in ratios),
+         f"min {min(ratios):.2f}", ""),
+        ("  mirrored during the throughput run",
+         f"{mirrored} of {offered} ({mirrored / offered:.1%})",
+         "", ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "nothing dropped"),
+        ("proxy CPU per live request", f"{cpu_on:.2f} vs {cpu_off:.2f} ms",
+         f"{cpu_on / cpu_off:.3f}x", ""),
+        ("pipeline CPU per mirrored exchange",
+         f"{per:.2f} ms (candidate + secondary + compare + store)", "", "≤ 1 ms"),
+    ]  # fmt: skip
+
+
+def print_table(console: Console, title: str, rows: list[Row]) -> None:
+    table = Table(title=title)
     for column in ("measure", "figures (on vs off)", "ratio", "target"):
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def main() -> None:
+    console = Console()
+    console.print(f"bench_proxy: load average at start {load_average()}")
+    rows: list[Row] = []
+    with sides() as (primary, fast, slow), tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        console.print("bench_proxy: latency with a 500 ms candidate (mirroring on vs off) ...")
+        rows += latency(work, primary, slow)
+        console.print(f"bench_proxy: throughput, 100% mirroring vs off, {THROUGHPUT_ROUNDS} "
+                      f"rounds of {THROUGHPUT_ROUND_S:.0f} s each ...")  # fmt: skip
+        rows += throughput(work, primary, fast)
+    rows.append(("load average (1, 5, 15 min) at the end", load_average(), "", ""))
+    print_table(console, "shadow proxy: mirroring on vs off (real mitmdump, 127.0.0.1)", rows)
