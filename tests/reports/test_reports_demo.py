@@ -37,12 +37,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The shadow demo's store, and a config that points the reports at it."""
-    folder = tmp_path_factory.mktemp("demo")
+def _demo_config(folder: Path) -> dict[str, Any]:
     primary = f"http://127.0.0.1:{_free_port()}"
-    config = {
+    return {
         "targets": {
             "primary": {"url": primary},
             "candidate": {"url": f"http://127.0.0.1:{_free_port()}"},
@@ -62,17 +59,28 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             ],
         },
     }
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The shadow demo's store, and a config that points the reports at it."""
+    folder = tmp_path_factory.mktemp("demo")
     path = folder / "cutover.yaml"
-    path.write_text(json.dumps(config))
-    loaded = load_config(path, os.environ)
-    try:
-        shadow_demo.run(loaded, folder, Console(quiet=True))
-    except sa.exc.OperationalError:
-        # Known race in the demo step (reported): it may read the store before the mirror
-        # worker has created its tables. One more run starts from a clean store.
-        shadow_demo.run(loaded, folder, Console(quiet=True))
+    for attempt in range(3):
+        # Fresh ports each attempt: a port taken from the OS can be grabbed by a parallel test
+        # before the sandbox binds it. And the demo step may read the store before the mirror
+        # worker has created its tables (a race in cutover/shadow_demo.py, reported); a new run
+        # starts from a clean store.
+        config = _demo_config(folder)
+        path.write_text(json.dumps(config))
+        try:
+            shadow_demo.run(load_config(path, os.environ), folder, Console(quiet=True))
+            break
+        except (sa.exc.OperationalError, shadow_demo.DemoStepError):
+            if attempt == 2:
+                raise
     store = next(folder.rglob("shadow-demo.sqlite"))
-    config["shadow"]["store"] = f"sqlite:///{store}"  # type: ignore[index]
+    config["shadow"]["store"] = f"sqlite:///{store}"
     config["reports"] = {
         "out_dir": str(folder / "out"),
         "min_compared": 10,
