@@ -122,6 +122,28 @@ def test_nightly_shows_each_regression_noise_and_unsafe_skips(demo: dict[str, An
     assert summary["overview"]["skipped"]["unsafe"] == routes["note"]["counts"]["skipped"]["unsafe"]
     landing = (out / "index.html").read_text()
     assert 'href="nightly/index.html"' in landing
+    personal = _personal_values(demo["folder"] / "monolith.sqlite")
+    assert len(personal) > 50
+    for name in ("index.html", "summary.json", "junit.xml"):
+        text = (out / "nightly" / name).read_text()
+        leaked = sorted(value for value in personal if value in text)
+        assert leaked == [], f"{name} holds personal values from the traffic: {leaked[:5]}"
+
+
+def _personal_values(monolith: Path) -> set[str]:
+    """Every personal value the demo's answers carried: the sandbox's debtors."""
+    engine = sa.create_engine(f"sqlite:///{monolith}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT fname, lname, company, email, phone, id_number FROM tbl_debtor")
+            ).all()
+    finally:
+        engine.dispose()
+    values: set[str] = set()
+    for fname, lname, company, email, phone, id_number in rows:
+        values |= {email, phone, id_number, company, lname, f"{fname} {lname}"}
+    return {value for value in values if value and len(value) >= 4}
 
 
 def test_readiness_combines_shadow_scenarios_and_load(demo: dict[str, Any]) -> None:
