@@ -396,9 +396,14 @@ def throughput(work: Path, primary: str, fast: str) -> list[Row]:
     ]  # fmt: skip
 
 
-def print_table(console: Console, title: str, rows: list[Row]) -> None:
+def print_table(
+    console: Console,
+    title: str,
+    rows: list[Row],
+    columns: tuple[str, str, str, str] = ("measure", "figures (on vs off)", "ratio", "target"),
+) -> None:
     table = Table(title=title)
-    for column in ("measure", "figures (on vs off)", "ratio", "target"):
+    for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
