@@ -14,6 +14,10 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
+# pytest-xdist workers inherit COLUMNS=80, and a Rich console created at import then keeps that width
+# for good; the CLI tests pass their own COLUMNS per call, which only a console without one honours.
+os.environ.pop("COLUMNS", None)
+
 # Property tests explore new inputs on every local run; under CI they replay one fixed sequence, so
 # that a landing is judged on the code, and new counterexamples are found (and fixed) locally.
 settings.register_profile("ci", derandomize=True, print_blob=True)

@@ -26,7 +26,12 @@ CORRUPT = [
 ]
 
 
-@pytest.mark.parametrize(("encoding", "data", "message"), CORRUPT)
+# Ids by name: compressed bytes (gzip stamps the time) would differ between pytest-xdist workers.
+@pytest.mark.parametrize(
+    ("encoding", "data", "message"),
+    CORRUPT,
+    ids=[f"{encoding}-{message}-{index}" for index, (encoding, _, message) in enumerate(CORRUPT)],
+)
 def test_bad_bodies_are_decode_errors(encoding: str, data: bytes, message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         decode_content(data, encoding, 10_000)
