@@ -180,14 +180,18 @@ def worker_main(
     # Ctrl-C reaches the whole process group: the proxy stops us through the queue (or we see it
     # gone); SIGTERM to the worker alone finishes the same orderly way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _yield_to_the_live_path(mirroring.proxy.worker_idle, mirroring.proxy.worker_nice)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger("shadow")
     root.addHandler(handler)
     root.setLevel(log_level if log_level != logging.NOTSET else logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Worker(mirroring, proxy_id, jobs, room, killed, ready, parent_pid).run())
+        worker = Worker(mirroring, proxy_id, jobs, room, killed, ready, parent_pid)
+        # Start-up (imports, the store, noise) runs at normal priority: it is short and once.
+        worker.on_ready = lambda: _yield_to_the_live_path(
+            mirroring.proxy.worker_idle, mirroring.proxy.worker_nice
+        )
+        asyncio.run(worker.run())
 
 
 def _yield_to_the_live_path(idle: bool, nice: int) -> None:
@@ -234,6 +238,7 @@ class Worker:
         self.proxy_id = proxy_id
         self.jobs = jobs
         self.room = room
+        self.on_ready: Callable[[], None] = lambda: None
         self.killed_event = killed
         self.ready = ready
         self.parent_pid = parent_pid
@@ -310,6 +315,7 @@ class Worker:
             asyncio.create_task(self._watch(stopping)),
             asyncio.create_task(self._flush_loop(verifier)),
         ]
+        self.on_ready()
         self.ready.set()
         log.info(
             "shadow pipeline %s ready: candidate %s, store %s",

@@ -281,6 +281,10 @@ def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) 
         pipeline.start()
         try:
             assert pipeline.wait_ready(30)
+            # The worker yields to the live path: SCHED_IDLE and niceness 10 (the defaults).
+            assert pipeline.process is not None and pipeline.process.pid is not None
+            assert os.sched_getscheduler(pipeline.process.pid) == os.SCHED_IDLE
+            assert os.getpriority(os.PRIO_PROCESS, pipeline.process.pid) == 10
             # Room comes back as the worker takes jobs (four slots: many reads per wake-up).
             wait_for(lambda: pipeline.queue_depth() <= 210, 60, "room for 40 more")
             assert pipeline.offer_many(jobs[260:]) == 40
