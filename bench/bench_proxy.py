@@ -46,8 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 LATENCY_BLOCKS = 10
 LATENCY_BLOCK_SIZE = 100
-THROUGHPUT_ROUNDS = 8
-THROUGHPUT_ROUND_S = 3.0
+THROUGHPUT_ROUNDS = 12
+THROUGHPUT_ROUND_S = 2.0
 CONNECTIONS = 16
 
 _WARM_UP = 50
