@@ -89,13 +89,15 @@ def describe(action: str, route: str, differences: tuple[Difference, ...]) -> st
     ]
     for difference in differences[:MAX_LISTED]:
         lines.append(
-            f"  {difference.path} [{difference.kind}]: primary {_shown(difference.primary)}, "
-            f"candidate {_shown(difference.candidate)}"
+            f"  {difference.path} [{difference.kind}]: "
+            f"primary {_shown(difference.primary, difference.kind == 'added')}, "
+            f"candidate {_shown(difference.candidate, difference.kind == 'removed')}"
         )
     if len(differences) > MAX_LISTED:
         lines.append(f"  ... and {len(differences) - MAX_LISTED} more (see the Allure attachment)")
     return "\n".join(lines)
 
 
-def _shown(value: Any) -> str:
-    return "(missing)" if value is None else json.dumps(value, ensure_ascii=False)
+def _shown(value: Any, absent: bool) -> str:
+    # A field one side lacks is "(missing)"; a null it sent is `null`.
+    return "(missing)" if absent else json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,66 @@
+"""The QA suites end to end on the sandbox over its SQLite files, and the production guard.
+
+All switches off: every scenario passes on primary, candidate and both, and the fresh test
+tenants are removed from both files. The guard: in a production-marked environment, mutating
+scenarios outside a registered test tenant are refused before a single connection is opened to
+either target (two real listeners count them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scenario_support import (
+    CountingListener,
+    Databases,
+    Sandboxes,
+    every_target_passes,
+    prepare,
+    run_suites,
+    test_tenant_rows,
+    write_config,
+)
+
+
+@pytest.fixture(scope="module")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Databases:
+    folder = tmp_path_factory.mktemp("sqlite")
+    found = Databases(f"sqlite:///{folder / 'monolith.sqlite'}",
+                      f"sqlite:///{folder / 'services.sqlite'}")  # fmt: skip
+    prepare(found)
+    return found
+
+
+def test_every_scenario_passes_on_each_target_and_leaves_no_row(
+    sandboxes: Sandboxes, databases: Databases
+) -> None:
+    every_target_passes(sandboxes)
+    assert test_tenant_rows(databases) == 0
+
+
+def test_production_refuses_mutating_scenarios_outside_a_test_tenant_before_any_request(
+    databases: Databases, tmp_path: Path
+) -> None:
+    listeners = [CountingListener(), CountingListener()]
+    try:
+        config = write_config(tmp_path, listeners[0].url, listeners[1].url, databases)
+        # Client 3 is the demo data's, a real client: not a registered test tenant.
+        refused = run_suites(config, "both", "--env", "production", "--tenant", "3",
+                             "-m", "mutating")  # fmt: skip
+        assert len(refused) == 4
+        for case in refused:
+            assert case.outcome == "error", case
+            assert "marked production" in case.message
+            assert "client 3, which is not a registered test tenant" in case.message
+            assert "Run without --tenant" in case.message
+        assert [listener.accepted for listener in listeners] == [0, 0], "no request was sent"
+        # Read-only scenarios are admitted there, and do reach the targets: the guard, not a
+        # broken setup, kept the mutating ones away.
+        admitted = run_suites(config, "primary", "--env", "production", "--tenant", "3",
+                              "-m", "readonly", "-k", "unknown_debtor")  # fmt: skip
+        assert [c.outcome for c in admitted] == ["failed"]
+        assert listeners[0].accepted > 0
+    finally:
+        for listener in listeners:
+            listener.close()
