@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from scenario_support import (
+    WINDOW,
     CountingListener,
     Databases,
     Sandboxes,
@@ -21,6 +22,8 @@ from scenario_support import (
     test_tenant_rows,
     write_config,
 )
+
+from fixtures import Tenants, TenantSettings
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +67,19 @@ def test_production_refuses_mutating_scenarios_outside_a_test_tenant_before_any_
     finally:
         for listener in listeners:
             listener.close()
+
+
+def test_production_admits_mutating_scenarios_inside_a_registered_test_tenant(
+    sandboxes: Sandboxes, databases: Databases
+) -> None:
+    config = sandboxes.start()
+    settings = TenantSettings(id_range_start=WINDOW[0], id_range_end=WINDOW[1])
+    with Tenants(databases.monolith_url, databases.services_url, settings) as lab:
+        record = lab.create(debtors=22, profile="standard", label="made for a production run")
+        try:
+            cases = run_suites(config, "both", "--env", "production",
+                               "--tenant", str(record.tenant_id), "-m", "mutating")  # fmt: skip
+        finally:
+            lab.destroy(record.tenant_id)
+    assert [c.outcome for c in cases] == ["passed"] * 4, cases
+    assert test_tenant_rows(databases) == 0
