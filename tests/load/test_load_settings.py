@@ -102,3 +102,17 @@ def test_the_cutover_config_carries_the_load_section(tmp_path: Path) -> None:
     bare = config.read_text().split("load:")[0] + "reports: {}\n"
     config.write_text(bare, encoding="utf-8")
     assert load_config(config, {}).load.max_rps == 500  # the section stays optional
+
+
+def test_an_environment_is_not_production_unless_it_says_so() -> None:
+    # The one notion of a named environment: the scenario suites' --env reads this flag.
+    environments = {
+        "sandbox": {"max_rps": 300, "test_clients": [3]},
+        "live": {"max_rps": 50, "production": True},
+    }
+    settings = LoadSettings.model_validate(section(environments=environments))
+    assert settings.environments["sandbox"].production is False
+    assert settings.environments["live"].production is True
+    environments["sandbox"]["production"] = "perhaps"
+    with pytest.raises(ValidationError, match="production"):
+        LoadSettings.model_validate(section(environments=environments))
