@@ -106,7 +106,7 @@ def test_the_cutover_config_carries_the_load_section(tmp_path: Path) -> None:
 
 def test_an_environment_is_not_production_unless_it_says_so() -> None:
     # The one notion of a named environment: the scenario suites' --env reads this flag.
-    environments = {
+    environments: dict[str, dict[str, Any]] = {
         "sandbox": {"max_rps": 300, "test_clients": [3]},
         "live": {"max_rps": 50, "production": True},
     }
