@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from scenarios.domain import Document
 from scenarios.drivers import Answer, Driver, wait_for_dump
@@ -127,13 +127,19 @@ class Flow:
     # -- the domain ------------------------------------------------------------------------------
 
     def client(self, client_id: int) -> Document:
-        return self.act("client", f"look up client {client_id}", lambda d: d.client(client_id))  # type: ignore[no-any-return]
+        return cast(
+            "Document",
+            self.act("client", f"look up client {client_id}", lambda d: d.client(client_id)),
+        )
 
     def debtors(self, client_id: int, page: int = 1) -> Document:
-        return self.act(  # type: ignore[no-any-return]
-            "debtors",
-            f"list the debtors of client {client_id}, page {page}",
-            lambda d: d.debtors(client_id, page),
+        return cast(
+            "Document",
+            self.act(
+                "debtors",
+                f"list the debtors of client {client_id}, page {page}",
+                lambda d: d.debtors(client_id, page),
+            ),
         )
 
     def all_debtors(self, client_id: int, max_pages: int = 50) -> list[Document]:
@@ -149,26 +155,42 @@ class Flow:
         return found
 
     def debtor(self, debtor_id: int) -> Document:
-        return self.act("debtor", f"find debtor {debtor_id}", lambda d: d.debtor(debtor_id))  # type: ignore[no-any-return]
+        return cast(
+            "Document",
+            self.act("debtor", f"find debtor {debtor_id}", lambda d: d.debtor(debtor_id)),
+        )
 
     def debts(self, debtor_id: int) -> list[Document]:
-        return self.act(  # type: ignore[no-any-return]
-            "debts", f"list the debts of debtor {debtor_id}", lambda d: d.debts(debtor_id)
+        return cast(
+            "list[Document]",
+            self.act(
+                "debts", f"list the debts of debtor {debtor_id}", lambda d: d.debts(debtor_id)
+            ),
         )
 
     def debt(self, debt_id: int) -> Document:
-        return self.act("debt", f"look up debt {debt_id}", lambda d: d.debt(debt_id))  # type: ignore[no-any-return]
+        return cast(
+            "Document", self.act("debt", f"look up debt {debt_id}", lambda d: d.debt(debt_id))
+        )
 
     def change_debt_status(self, debt_id: int, status: str) -> Document:
-        return self.act(  # type: ignore[no-any-return]
-            "debt_status",
-            f"move debt {debt_id} to {status}",
-            lambda d: d.change_debt_status(debt_id, status),
+        return cast(
+            "Document",
+            self.act(
+                "debt_status",
+                f"move debt {debt_id} to {status}",
+                lambda d: d.change_debt_status(debt_id, status),
+            ),
         )
 
     def payments(self, debtor_id: int) -> list[Document]:
-        return self.act(  # type: ignore[no-any-return]
-            "payments", f"list the payments of debtor {debtor_id}", lambda d: d.payments(debtor_id)
+        return cast(
+            "list[Document]",
+            self.act(
+                "payments",
+                f"list the payments of debtor {debtor_id}",
+                lambda d: d.payments(debtor_id),
+            ),
         )
 
     def record_payment(
@@ -180,27 +202,39 @@ class Flow:
         method: str = "transfer",
         reference: str = "",
     ) -> Document:
-        return self.act(  # type: ignore[no-any-return]
-            "payment",
-            f"record a payment of {amount} {currency} for debtor {debtor_id}",
-            lambda d: d.record_payment(debtor_id, amount, currency, method, reference, paid_at),
+        return cast(
+            "Document",
+            self.act(
+                "payment",
+                f"record a payment of {amount} {currency} for debtor {debtor_id}",
+                lambda d: d.record_payment(debtor_id, amount, currency, method, reference, paid_at),
+            ),
         )
 
     def notes(self, debtor_id: int) -> list[Document] | None:
-        return self.act(  # type: ignore[no-any-return]
-            "notes", f"list the notes of debtor {debtor_id}", lambda d: d.notes(debtor_id)
+        return cast(
+            "list[Document] | None",
+            self.act(
+                "notes", f"list the notes of debtor {debtor_id}", lambda d: d.notes(debtor_id)
+            ),
         )
 
     def add_note(self, debtor_id: int, author: str, body: str) -> Document:
-        return self.act(  # type: ignore[no-any-return]
-            "note",
-            f"add a note to debtor {debtor_id}",
-            lambda d: d.add_note(debtor_id, author, body),
+        return cast(
+            "Document",
+            self.act(
+                "note",
+                f"add a note to debtor {debtor_id}",
+                lambda d: d.add_note(debtor_id, author, body),
+            ),
         )
 
     def plan(self, debtor_id: int) -> Document | None:
-        return self.act(  # type: ignore[no-any-return]
-            "plan", f"read the payment plan of debtor {debtor_id}", lambda d: d.plan(debtor_id)
+        return cast(
+            "Document | None",
+            self.act(
+                "plan", f"read the payment plan of debtor {debtor_id}", lambda d: d.plan(debtor_id)
+            ),
         )
 
     def dump_accounts(self, client_id: int) -> tuple[Document, list[Document]]:

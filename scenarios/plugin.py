@@ -90,8 +90,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "mutating: a scenario that writes; in a production environment only inside a test tenant",
     )
     config.addinivalue_line(
-        "markers", "scenario(routes, target_api): labels of a QA scenario (set by scenario())"
+        "markers", "scenario(routes): the shadow routes a QA scenario exercises (set by scenario())"
     )
+    option = str(config.getoption("--tenant"))
+    if option != "fresh" and not option.lstrip("-").isdigit():
+        raise pytest.UsageError(
+            f"--tenant takes 'fresh' (a new test tenant for each scenario) or the id of an "
+            f"existing client, such as a tenant made by `cutover tenants create`; not {option!r}."
+        )
 
 
 def _kind(item: pytest.Item) -> Any:
@@ -156,10 +162,7 @@ def context_of(config: pytest.Config) -> ScenarioContext:
 
 
 def _choose(config: pytest.Config, context: ScenarioContext) -> TenantChoice:
-    option = str(config.getoption("--tenant"))
-    if option != "fresh" and not option.lstrip("-").isdigit():
-        raise pytest.UsageError(f"--tenant takes 'fresh' or a client id, not {option!r}")
-    choice = tenant_choice(option, context)
+    choice = tenant_choice(str(config.getoption("--tenant")), context)
     config.stash[_CHOICE] = choice
     return choice
 
@@ -177,26 +180,25 @@ def scenario_target(request: pytest.FixtureRequest) -> Target:
 
 
 @pytest.fixture(scope="session")
-def _redactor(scenario_context: ScenarioContext) -> Redactor:
+def _redaction(scenario_context: ScenarioContext) -> Redaction:
     # Without a configured key, a key for this run only: reports still hold no personal value.
-    redaction = scenario_context.redaction or Redaction.model_validate(
+    return scenario_context.redaction or Redaction.model_validate(
         {"secret": secrets.token_urlsafe(24)}
     )
-    return Redactor(redaction)
 
 
 @pytest.fixture(scope="session")
-def _parity(scenario_context: ScenarioContext, _redactor: Redactor) -> Parity:
-    redaction = scenario_context.redaction or Redaction.model_validate(
-        {"secret": secrets.token_urlsafe(24)}
-    )
-    return Parity(comparison_config(ROUTES, redaction))
+def _redactor(_redaction: Redaction) -> Redactor:
+    return Redactor(_redaction)
 
 
 @pytest.fixture(scope="session")
-def _tenant_lab(
-    request: pytest.FixtureRequest, scenario_context: ScenarioContext
-) -> Iterator[Tenants]:
+def _parity(_redaction: Redaction) -> Parity:
+    return Parity(comparison_config(ROUTES, _redaction))
+
+
+@pytest.fixture(scope="session")
+def _tenant_lab(scenario_context: ScenarioContext) -> Iterator[Tenants]:
     try:
         lab = Tenants(
             scenario_context.monolith_db_url,
@@ -296,7 +298,6 @@ class AllureReporter:
 
 
 def _flow(
-    request: pytest.FixtureRequest,
     context: ScenarioContext,
     target: Target,
     parity: Parity,
@@ -331,23 +332,21 @@ def _flow(
 
 @pytest.fixture
 def flow(
-    request: pytest.FixtureRequest,
     scenario_context: ScenarioContext,
     scenario_target: Target,
     _parity: Parity,
     _redactor: Redactor,
 ) -> Iterator[Flow]:
     """The domain on the --target side(s); the candidate over REST."""
-    yield from _flow(request, scenario_context, scenario_target, _parity, _redactor, False)
+    yield from _flow(scenario_context, scenario_target, _parity, _redactor, False)
 
 
 @pytest.fixture
 def graphql_flow(
-    request: pytest.FixtureRequest,
     scenario_context: ScenarioContext,
     scenario_target: Target,
     _parity: Parity,
     _redactor: Redactor,
 ) -> Iterator[Flow]:
     """The domain on the --target side(s); the candidate over GraphQL."""
-    yield from _flow(request, scenario_context, scenario_target, _parity, _redactor, True)
+    yield from _flow(scenario_context, scenario_target, _parity, _redactor, True)
