@@ -81,10 +81,35 @@ class Finding(Model):
     reason: str
 
 
+class NightParity(Model):
+    start: datetime
+    end: datetime
+    compared: int
+    parity: float | None
+
+
+class ScenarioRow(Model):
+    name: str
+    status: str
+    target: str | None
+    finished: datetime | None
+    message: str
+
+
+class LoadRow(Model):
+    endpoint: str
+    outcome: str
+    source: str
+
+
 class RouteReadiness(Model):
     route: str
     decision: Decision
     findings: tuple[Finding, ...]
+    nights: tuple[NightParity, ...] = ()
+    """the shadow windows judged, newest first"""
+    scenarios: tuple[ScenarioRow, ...] = ()
+    load: tuple[LoadRow, ...] = ()
 
 
 class ReadinessSummary(Model):
@@ -216,6 +241,18 @@ def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:g} h"
 
 
+def _load_rows(
+    route: str, load: LoadEvidence | None, endpoint_routes: Mapping[str, Sequence[str]]
+) -> tuple[LoadRow, ...]:
+    if load is None:
+        return ()
+    return tuple(
+        LoadRow(endpoint=e.endpoint, outcome=e.outcome, source=load.source)
+        for e in load.endpoints
+        if route in endpoint_routes.get(e.endpoint, ())
+    )
+
+
 def decide(findings: Sequence[Finding]) -> Decision:
     states = {f.state for f in findings}
     if "bad" in states:
@@ -246,7 +283,29 @@ def readiness(
             scenario_finding(route, scenarios, now, max_age),
             load_finding(route, load, endpoint_routes, now, max_age),
         )
-        rows.append(RouteReadiness(route=route, decision=decide(findings), findings=findings))
+        rows.append(
+            RouteReadiness(
+                route=route,
+                decision=decide(findings),
+                findings=findings,
+                nights=tuple(
+                    NightParity(start=n.start, end=n.end, compared=n.compared, parity=n.parity)
+                    for n in shadow.get(route, ())
+                ),
+                scenarios=tuple(
+                    ScenarioRow(
+                        name=r.name,
+                        status=r.status,
+                        target=r.target,
+                        finished=r.finished,
+                        message=r.message,
+                    )
+                    for r in scenarios
+                    if route in r.routes
+                ),
+                load=_load_rows(route, load, endpoint_routes),
+            )
+        )
     decisions = {row.decision for row in rows}
     overall: Decision = (
         "NOT READY" if "NOT READY" in decisions else "UNKNOWN" if "UNKNOWN" in decisions or

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from reports.charts import trend_svg
 from reports.errors import ReportError
 from reports.evidence import latest_load_verdict, scenario_results
 from reports.judge import ReadinessSummary, ShadowNight, readiness
@@ -21,6 +22,7 @@ from reports.parity import COMPARED
 from reports.query import StoreReader, safe_url
 from reports.render import render
 from reports.settings import ReportSettings
+from reports.summary import Night
 
 
 def shadow_nights(
@@ -99,6 +101,18 @@ def write(
     summary = evaluate(settings, store_url, routes=routes, endpoint_routes=endpoint_routes, now=now)
     out.mkdir(parents=True, exist_ok=True)
     (out / "readiness.json").write_text(summary.dump(), encoding="utf-8")
-    page = render("readiness.html.j2", r=summary, nights=settings.readiness.nights)
+    charts = {
+        route.route: trend_svg(
+            f"{route.route}: shadow parity per 24 h window",
+            [
+                Night(night=n.end.date(), compared=n.compared, parity=n.parity)
+                for n in reversed(route.nights)
+            ],
+            settings.threshold(route.route)[0],
+        )
+        for route in summary.routes
+        if route.nights
+    }
+    page = render("readiness.html.j2", r=summary, nights=settings.readiness.nights, charts=charts)
     (out / "index.html").write_text(page, encoding="utf-8")
     return summary

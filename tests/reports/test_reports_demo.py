@@ -176,6 +176,12 @@ def test_readiness_combines_shadow_scenarios_and_load(demo: dict[str, Any]) -> N
     debtors = {f["kind"]: f for f in routes["debtors"]["findings"]}
     assert debtors["scenarios"]["state"] == "missing"
     assert debtors["load"]["state"] == "missing"  # the load verdict has no `debtors` endpoint
+    assert len(routes["debtor"]["nights"]) == 3
+    assert routes["debtor"]["nights"][0]["compared"] > 100
+    assert [row["name"] for row in routes["debtor"]["scenarios"]] == ["flows::read_debtor"]
+    assert routes["debtor"]["load"] == [
+        {"endpoint": "debtor", "outcome": "GO", "source": "smoke-compare-1"}
+    ]
     page = (folder / "out" / "readiness" / "index.html").read_text()
     assert "NOT READY" in page
     assert "add_note" in page
@@ -214,6 +220,9 @@ def test_the_page_opens_in_headless_chromium_without_errors_or_requests(
     if not page_path.exists():
         result = _cutover("report", "nightly", "--config", str(demo["config"]))
         assert result.returncode == 10, result.stderr
+    readiness_path = demo["folder"] / "out" / "readiness" / "index.html"
+    if not readiness_path.exists():
+        _cutover("report", "readiness", "--config", str(demo["config"]))
     requests: list[str] = []
     problems: list[str] = []
     with sync_playwright() as playwright:
@@ -235,6 +244,10 @@ def test_the_page_opens_in_headless_chromium_without_errors_or_requests(
             # Sorting by mismatch rate puts the worst route first.
             page.locator("#routes th", has_text="mismatch rate").click()
             first = page.locator("#routes tbody tr").first.get_attribute("data-route")
+            page.goto(readiness_path.as_uri(), wait_until="load")
+            page.screenshot(path=str(demo["folder"] / "readiness.png"), full_page=True)
+            decision = page.locator("#decision").inner_text()
+            route_rows = page.locator("#readiness tbody tr").count()
         finally:
             browser.close()
     assert int(compared.replace(",", "")) > 100
@@ -242,6 +255,8 @@ def test_the_page_opens_in_headless_chromium_without_errors_or_requests(
     assert charts >= 5  # outcomes, overall trend, latency, one trend per route
     assert verdict == "FAIL"
     assert first in ("debtor", "debtors")
+    assert decision in ("NOT READY", "UNKNOWN")
+    assert route_rows == 3
     assert problems == []
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
     assert (demo["folder"] / "nightly.png").stat().st_size > 10_000
