@@ -78,7 +78,7 @@ class StoreReader:
         file = parsed.database if self.dialect == "sqlite" else None
         if file not in (None, "", ":memory:") and not Path(str(file)).exists():
             raise ReportError(
-                f"there is no shadow store at {parsed.database}: the proxy has not written "
+                f"There is no shadow store at {parsed.database}: the proxy has not written "
                 "one yet, or shadow.store points elsewhere. Run `cutover shadow` (or "
                 "`cutover replay`) first, or fix shadow.store in the config."
             )
@@ -88,7 +88,7 @@ class StoreReader:
         except sa.exc.OperationalError as exc:
             self.engine.dispose()
             raise ReportError(
-                f"the shadow store {safe_url(url)} cannot be reached ({exc.orig}). Check that "
+                f"The shadow store {safe_url(url)} cannot be reached ({exc.orig}). Check that "
                 "the database is up and shadow.store is right, then run the report again."
             ) from None
         if exchanges.name not in tables:

@@ -198,7 +198,7 @@ def test_a_bad_since_or_store_exits_2_in_one_paragraph(demo: dict[str, Any]) -> 
     other.write_text(json.dumps(broken))
     result = _cutover("report", "nightly", "--config", str(other))
     assert result.returncode == 2
-    assert "there is no shadow store" in result.stderr
+    assert "There is no shadow store" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -203,7 +203,7 @@ def test_readiness_reads_the_same_store_night_by_night(sqlite_store: str, tmp_pa
 
 def test_a_missing_or_foreign_store_is_a_clear_error(tmp_path: Path) -> None:
     settings = ReportSettings()
-    with pytest.raises(ReportError, match="there is no shadow store at"):
+    with pytest.raises(ReportError, match="There is no shadow store at"):
         nightly.write(settings, f"sqlite:///{tmp_path / 'none.sqlite'}", tmp_path / "out")
     other = tmp_path / "other.sqlite"
     engine = sa.create_engine(f"sqlite:///{other}")
