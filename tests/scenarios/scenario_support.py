@@ -72,7 +72,12 @@ def free_port() -> int:
 
 
 def write_config(
-    folder: Path, primary: str, candidate: str, databases: Databases, extra: str = ""
+    folder: Path,
+    primary: str,
+    candidate: str,
+    databases: Databases,
+    extra: str = "",
+    debtors: int = 22,
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "cutover.yaml"
@@ -84,7 +89,7 @@ def write_config(
         f"tenants: {{id_range_start: {WINDOW[0]}, id_range_end: {WINDOW[1]}}}\n"
         "load:\n  environment: sandbox\n  environments:\n"
         "    sandbox: {max_rps: 100}\n    production: {max_rps: 10, production: true}\n"
-        f"scenarios: {{reference_clients: [1, 2], tenant_debtors: 22{extra}}}\n"
+        f"scenarios: {{reference_clients: [1, 2], tenant_debtors: {debtors}{extra}}}\n"
     )
     return path
 
@@ -97,7 +102,7 @@ class Sandboxes:
         self.folder = folder
         self._started: list[SandboxProcess] = []
 
-    def start(self, regressions: tuple[str, ...] = (), extra: str = "") -> Path:
+    def start(self, regressions: tuple[str, ...] = (), extra: str = "", debtors: int = 22) -> Path:
         """A running sandbox with these regressions; returns a config file that points at it."""
         folder = self.folder / f"sandbox-{secrets.token_hex(3)}"
         plan = SandboxPlan(self.databases.monolith_url, self.databases.services_url,
@@ -106,7 +111,7 @@ class Sandboxes:
         process = SandboxProcess(plan, folder / "sandbox.log")
         self._started.append(process)
         urls = process.start()
-        return write_config(folder, urls.monolith, urls.services, self.databases, extra)
+        return write_config(folder, urls.monolith, urls.services, self.databases, extra, debtors)
 
     def close(self) -> None:
         for process in self._started:
@@ -163,6 +168,58 @@ def every_target_passes(sandboxes: Sandboxes) -> None:
         runs = {t: pool.submit(run_suites, config, t) for t in ("primary", "candidate", "both")}
         for target, run in runs.items():
             assert_all_pass(run.result(), target)
+
+
+# regression -> (scenarios to run (-k), text the failure message must hold)
+EXPECTED = {
+    "rounding": ("interest", "balance [changed]: primary "),
+    "timezone": ("listing", "created_at [changed]: primary "),
+    "drop_field": ("listing", '.email [removed]: primary "pii:'),
+    "order": ("debts_are", "[changed]: primary "),
+    "errors=0.3": (
+        "listing or debts_are",
+        'status [changed]: primary "answered", candidate "failed (HTTP 500)"',
+    ),
+    "graphql_nulls": (
+        "graphql_reads",
+        "$.result.debtors [type_changed]: primary [], candidate null",
+    ),
+}
+
+
+def every_regression_is_caught(sandboxes: Sandboxes) -> None:
+    """Each regression's "both" run (and `slow` under a latency budget), in parallel: at least
+    one scenario fails with the field path and both values, never on noise or a raw personal
+    value."""
+    runs: dict[str, tuple[Path, tuple[str, ...]]] = {
+        # Small tenants: these runs look for one failure each, not for paging.
+        name: (sandboxes.start((name,), debtors=6), ("-k", scenarios))
+        for name, (scenarios, _) in EXPECTED.items()
+    }
+    runs["slow=1500"] = (
+        sandboxes.start(("slow=1500",), ", latency_budget_ms: 1000", 6), ("-k", "listing"),
+    )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            name: pool.submit(run_suites, config, "both", *args)
+            for name, (config, args) in runs.items()
+        }
+        results = {name: future.result() for name, future in futures.items()}
+    problems = []
+    for regression, (_, wanted) in sorted(EXPECTED.items()):
+        cases = results[regression]
+        hits = [c for c in cases if c.outcome == "failed" and wanted in c.message]
+        if not hits:
+            problems.append(f"{regression}: {[(c.name, c.message[:300]) for c in cases]}")
+            continue
+        for forbidden in ("generated_at", "request_id", "@example"):
+            if forbidden in hits[0].message:
+                problems.append(f"{regression}: {forbidden!r} in {hits[0].message[:300]}")
+    # `slow` changes no field, so no functional comparison can see it: a latency budget can.
+    slow = [c for c in results["slow=1500"] if "above the latency budget" in c.message]
+    if not slow or "the candidate took" not in slow[0].message:
+        problems.append(f"slow: {[(c.name, c.message[:200]) for c in results['slow=1500']]}")
+    assert not problems, "\n".join(problems)
 
 
 class CountingListener:

@@ -1,7 +1,8 @@
 """The QA suites end to end on the sandbox over its SQLite files, and the production guard.
 
 All switches off: every scenario passes on primary, candidate and both, and the fresh test
-tenants are removed from both files. The guard: in a production-marked environment, mutating
+tenants are removed from both files; each regression fails a scenario in "both" mode, as on the
+servers. The guard: in a production-marked environment, mutating
 scenarios outside a registered test tenant are refused before a single connection is opened to
 either target (two real listeners count them).
 """
@@ -16,6 +17,7 @@ from scenario_support import (
     CountingListener,
     Databases,
     Sandboxes,
+    every_regression_is_caught,
     every_target_passes,
     prepare,
     run_suites,
@@ -40,6 +42,13 @@ def test_every_scenario_passes_on_each_target_and_leaves_no_row(
 ) -> None:
     every_target_passes(sandboxes)
     assert test_tenant_rows(databases) == 0
+
+
+def test_each_regression_fails_a_scenario_naming_the_field_and_both_values(
+    sandboxes: Sandboxes, databases: Databases
+) -> None:
+    every_regression_is_caught(sandboxes)
+    assert test_tenant_rows(databases) == 0, "failed scenarios leave no row behind either"
 
 
 def test_production_refuses_mutating_scenarios_outside_a_test_tenant_before_any_request(
