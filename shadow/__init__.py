@@ -27,10 +27,11 @@ keeps mitmproxy, SQLAlchemy, httpx, Locust and pytest out of them.
 
 Adapters, imported by their full module path and never from this package (so that `import shadow`
 stays free of I/O libraries): `settings` (ProxySettings, Mirroring), `addon` (the mitmproxy addon:
-a snapshot per flow into an outbox, sent in batches off the hook), `pipeline` (the worker process and its bounded queue), `mirror`
-(one job: sample, safety, rate cap, candidate and secondary calls, settle), `client` (a small
-HTTP/1.1 keep-alive client), `store` (SQLAlchemy: exchanges, counters, noise), `recording` and
-`replay`, `status` (the status endpoint and summary line). `cutover/shadow_cli.py` wires them.
+a snapshot per flow into an outbox, sent in batches off the hook), `pipeline` (the worker process
+and its bounded queue), `mirror` (one job: sample, safety, rate cap, candidate and secondary
+calls, settle), `client` (a small HTTP/1.1 keep-alive client), `store` (SQLAlchemy: exchanges,
+counters, noise), `recording` and `replay`, `status` (the status endpoint and summary line).
+`cutover/shadow_cli.py` wires them.
 
 Exceptions. `Verifier` and `Comparator` raise only for configuration mistakes; the lower-level
 functions raise the other errors, which those two turn into outcomes (skipped, candidate_failed):

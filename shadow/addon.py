@@ -191,10 +191,19 @@ class ShadowAddon:
         request, response = flow.request, flow.response
         if response is None:
             return
-        if mirroring.proxy.marker_header in request.headers:
+        # The raw header fields, scanned once: mitmproxy's case-insensitive lookups decode every
+        # field on each call, which cost more than the rest of this hook together.
+        request_fields = request.headers.fields
+        marker = mirroring.proxy.marker_header.encode()  # lower case, validated in settings
+        loop, upgrade = False, flow.websocket is not None
+        for name, _ in request_fields:
+            lowered = name.lower()
+            loop = loop or lowered == marker
+            upgrade = upgrade or lowered == b"upgrade"
+        if loop:
             self._drop("loop")
             return
-        if "upgrade" in request.headers or flow.websocket is not None:
+        if upgrade:
             self._drop("upgrade")
             return
         request_body, response_body = request.raw_content, response.raw_content
@@ -213,10 +222,10 @@ class ShadowAddon:
             request.timestamp_start,
             request.method,
             request.path,
-            tuple(request.headers.items(multi=True)),  # type: ignore[no-untyped-call]
+            request_fields,
             request_body,
             response.status_code,
-            tuple(response.headers.items(multi=True)),  # type: ignore[no-untyped-call]
+            response.headers.fields,
             response_body,
             primary_ms,
         )

@@ -58,10 +58,10 @@ LiveJob = tuple[
     float,  # wall time the live request arrived
     str,  # method
     str,  # target (path and query)
-    tuple[tuple[str, str], ...],  # request headers
+    tuple[tuple[bytes, bytes], ...],  # request header fields, raw (as mitmproxy holds them)
     bytes,  # request body (as received)
     int,  # primary status
-    tuple[tuple[str, str], ...],  # primary response headers
+    tuple[tuple[bytes, bytes], ...],  # primary response header fields, raw
     bytes,  # primary body (content-encoded, as sent to the client)
     float | None,  # primary ms
 ]
@@ -539,8 +539,16 @@ def _job_of(payload: LiveJob) -> Job:
     (status, response_headers, response_body, primary_ms) = payload[6:]
     return Job(
         id=flow_id,
-        request=Request.of(method, target, headers, body),
+        request=Request.of(method, target, _text(headers), body),
         received_at=received_at,
-        primary=Response(status, response_headers, response_body),
+        primary=Response(status, _text(response_headers), response_body),
         primary_ms=primary_ms,
+    )
+
+
+def _text(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[str, str], ...]:
+    # As mitmproxy decodes header fields for its own str API, so no byte is lost.
+    return tuple(
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        for name, value in fields
     )

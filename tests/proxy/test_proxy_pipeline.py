@@ -118,10 +118,10 @@ def _live(client: httpx.Client, method: str, target: str, **kw: object) -> LiveJ
         started,
         method,
         target,
-        tuple((k, v) for k, v in request.headers.multi_items()),
+        tuple(request.headers.raw),
         request.content,
         response.status_code,
-        tuple(response.headers.multi_items()),
+        tuple(response.headers.raw),
         response.content,
         response.elapsed.total_seconds() * 1000,
     )
@@ -282,7 +282,8 @@ def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) 
         try:
             assert pipeline.wait_ready(30)
             # The worker yields to the live path: SCHED_IDLE and niceness 10 (the defaults).
-            assert pipeline.process is not None and pipeline.process.pid is not None
+            assert pipeline.process is not None
+            assert pipeline.process.pid is not None
             assert os.sched_getscheduler(pipeline.process.pid) == os.SCHED_IDLE
             assert os.getpriority(os.PRIO_PROCESS, pipeline.process.pid) == 10
             # Room comes back as the worker takes jobs (four slots: many reads per wake-up).
