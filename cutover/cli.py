@@ -22,6 +22,7 @@ from cutover.configfile import ConfigError, load_config
 from cutover.load_cli import load_app
 from cutover.report_cli import report_app
 from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
+from cutover.scenarios_cli import scenarios_app
 from cutover.shadow_cli import replay_command, shadow_command
 from cutover.tenants_cli import tenants_app
 from cutover.views import command_overview, config_summary
@@ -45,6 +46,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(load_app, name="load")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(report_app, name="report")
+app.add_typer(scenarios_app, name="scenarios")
 app.command("shadow")(shadow_command)
 app.command("replay")(replay_command)
 

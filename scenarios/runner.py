@@ -30,6 +30,7 @@ class Summary:
     junit: Path
     allure_results: Path
     exit_code: int
+    output: str
 
     @property
     def ok(self) -> bool:
@@ -37,16 +38,26 @@ class Summary:
 
 
 def run(
-    config_path: Path, target: Target, env: str | None, out_dir: Path, timeout_s: float = 600
+    config_path: Path,
+    target: Target,
+    env: str | None,
+    out_dir: Path,
+    timeout_s: float = 600,
+    *,
+    junit: Path | None = None,
+    allure_dir: Path | None = None,
 ) -> Summary:
-    junit = out_dir / "scenarios" / "junit.xml"
-    allure_dir = out_dir / "allure-results"
+    """Run every suite against `target`; `junit`/`allure_dir` default to places in `out_dir`."""
+    junit = junit or out_dir / "scenarios" / "junit.xml"
+    allure_dir = allure_dir or out_dir / "allure-results"
     junit.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pytest", "scenarios/suites", "-q", "-p", "no:cacheprovider",
                "--scenarios-config", str(config_path.resolve()), "--target", target,
                f"--junitxml={junit}", f"--alluredir={allure_dir}"]  # fmt: skip
     if env is not None:
         command += ["--env", env]
+    if junit.exists():
+        junit.unlink()  # counts must come from this run only
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     if junit.exists():
@@ -57,4 +68,5 @@ def run(
     return Summary(
         passed=counts["tests"] - failed - errors - skipped, failed=failed, errors=errors,
         skipped=skipped, junit=junit, allure_results=allure_dir, exit_code=done.returncode,
+        output=done.stdout + done.stderr,
     )  # fmt: skip

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cutover.cli import app
 from cutover.config import CutoverConfig
 from cutover.configfile import ConfigError, load_config
 from cutover.scenario_context import UnknownEnvironmentError, context_from
@@ -44,3 +46,15 @@ def test_a_mistake_in_the_scenarios_section_names_the_key(tmp_path: Path) -> Non
         _load(tmp_path, "scenarios: {tenant_debtorz: 5}\n")
     with pytest.raises(ConfigError, match=r"scenarios\.tenant_debtors"):
         _load(tmp_path, "scenarios: {tenant_debtors: 1}\n")
+
+
+def test_the_cli_refuses_an_unknown_environment_before_anything_starts(tmp_path: Path) -> None:
+    path = tmp_path / "cutover.yaml"
+    path.write_text(BASE)
+    result = CliRunner().invoke(
+        app, ["scenarios", "run", "-c", str(path), "--env", "live"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2
+    assert "--env 'live' is not an environment of the configuration" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "reports").exists(), "nothing ran"

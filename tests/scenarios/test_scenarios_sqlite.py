@@ -24,7 +24,9 @@ from scenario_support import (
     test_tenant_rows,
     write_config,
 )
+from typer.testing import CliRunner
 
+from cutover.cli import app
 from fixtures import Tenants, TenantSettings
 
 
@@ -92,3 +94,17 @@ def test_production_admits_mutating_scenarios_inside_a_registered_test_tenant(
             lab.destroy(record.tenant_id)
     assert [c.outcome for c in cases] == ["passed"] * 4, cases
     assert test_tenant_rows(databases) == 0
+
+
+def test_the_cli_runs_the_suites_and_writes_junit_and_allure_where_readiness_reads(
+    sandboxes: Sandboxes,
+) -> None:
+    config = sandboxes.start()
+    result = CliRunner().invoke(
+        app, ["scenarios", "run", "-c", str(config), "--target", "both"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "│     11 │      0 │      0 │       0 │" in result.output
+    junit = config.parent / "reports" / "scenarios" / "junit.xml"
+    assert junit.exists()
+    assert list((config.parent / "reports" / "allure-results").glob("*-result.json"))
