@@ -1,11 +1,13 @@
-"""The shadow step of `make demo`: sandbox + shadow proxy + a burst of Faker-built traffic.
+"""The shadow step of `make demo`: shadow proxy + a burst of Faker-built traffic through it.
 
-`run(config, config_dir, console)` starts the sandbox on SQLite with two candidate regressions
-switched on (`drop_field`: the facade omits `email`; `order`: lists come back reversed), starts
-the shadow proxy in front of the monolith (its own process, the same code as `cutover shadow`),
-sends a seeded burst of reads and a few writes through it, waits until every request is accounted
-for in the store, prints the per-route summary and the top differing fields, and stops both.
-Raises `DemoStepError` with a readable message when a step cannot run.
+`mirror_burst(config, store_url, console)` works against a sandbox already running at the config's
+targets (the full demo starts one for every step); `run(config, config_dir, console)` starts one
+itself. The sandbox runs on SQLite with two candidate regressions switched on (`drop_field`: the
+facade omits `email`; `order`: lists come back reversed). The shadow proxy runs in front of the
+monolith (its own process, the same code as `cutover shadow`); a seeded burst of reads and a few
+writes goes through it; once every request is accounted for in the store, the per-route summary
+and the top differing fields are printed and the proxy is stopped. Raises `DemoStepError` with a
+readable message when a step cannot run.
 """
 
 from __future__ import annotations
@@ -63,14 +65,25 @@ def _free_port() -> int:
 
 
 def run(config: CutoverConfig, config_dir: Path, console: Console) -> None:
-    """Run the shadow demo end to end and print what it found."""
+    """Start the sandbox with the demo's regressions, then run the shadow step against it."""
     plan = plan_for(config, config_dir, "sqlite", REGRESSIONS, seed_demo=True)
-    store_path = plan.data_dir / "shadow-demo.sqlite"
-    for leftover in plan.data_dir.glob("shadow-demo.sqlite*"):
-        leftover.unlink()
+    console.print(f"Starting the sandbox with candidate regressions {', '.join(REGRESSIONS)} ...")
+    try:
+        with SandboxProcess(plan, log_path=plan.data_dir / "sandbox.log"):
+            store_path = plan.data_dir / "shadow-demo.sqlite"
+            for leftover in plan.data_dir.glob("shadow-demo.sqlite*"):
+                leftover.unlink()
+            mirror_burst(config, f"sqlite:///{store_path}", console)
+    except SandboxError as exc:
+        raise DemoStepError(str(exc)) from None
+
+
+def mirror_burst(config: CutoverConfig, store_url: str, console: Console) -> None:
+    """Proxy in front of the running sandbox (the config's targets), a seeded burst through it,
+    every request accounted for in the store at `store_url`; prints the per-route summary."""
     shadow = config.shadow.model_copy(
         update={
-            "store": f"sqlite:///{store_path}",
+            "store": store_url,
             "kill_switch_file": None,
             "record_file": None,
             "test_tenant_registry": False,
@@ -82,18 +95,18 @@ def run(config: CutoverConfig, config_dir: Path, console: Console) -> None:
         }
     )
     proxy_port = _free_port()
-    console.print(f"Starting the sandbox with candidate regressions {', '.join(REGRESSIONS)} ...")
+    demo_config = config.model_copy(update={"shadow": shadow})
+    mirroring = mirroring_of(demo_config, listen_port=proxy_port, listen_host="127.0.0.1")
+    # The tables exist before the proxy starts, so waiting on them never races its worker.
+    store = Store(store_url)
+    store.create()
     try:
-        sandbox = SandboxProcess(plan, log_path=plan.data_dir / "sandbox.log")
-        with sandbox:
-            demo_config = config.model_copy(update={"shadow": shadow})
-            mirroring = mirroring_of(demo_config, listen_port=proxy_port, listen_host="127.0.0.1")
-            _with_proxy(mirroring, proxy_port, store_path, console)
-    except SandboxError as exc:
-        raise DemoStepError(str(exc)) from None
+        _with_proxy(mirroring, proxy_port, store, console)
+    finally:
+        store.close()
 
 
-def _with_proxy(mirroring: Mirroring, port: int, store_path: Path, console: Console) -> None:
+def _with_proxy(mirroring: Mirroring, port: int, store: Store, console: Console) -> None:
     context = multiprocessing.get_context("spawn")
     proxy = context.Process(target=_serve, args=(mirroring,), name="cutover-shadow-demo")
     proxy.start()
@@ -106,12 +119,8 @@ def _with_proxy(mirroring: Mirroring, port: int, store_path: Path, console: Cons
         )
         sent = _burst(url)
         console.print(f"Sent {sent} requests through the proxy; waiting for the mirror ...")
-        store = Store(f"sqlite:///{store_path}")
-        try:
-            _wait_accounted(store, sent)
-            console.print(_summary(store))
-        finally:
-            store.close()
+        _wait_accounted(store, sent)
+        console.print(_summary(store))
     finally:
         if proxy.pid is not None and proxy.is_alive():
             os.kill(proxy.pid, signal.SIGTERM)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,11 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 CUTOVER = str(Path(sys.executable).parent / "cutover")
 
 
-def cutover(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def cutover(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
-        [CUTOVER, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+        [CUTOVER, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
 
 
 def test_help_lists_every_command_with_its_one_line_help() -> None:
@@ -55,12 +58,35 @@ def test_config_check_masks_database_passwords(tmp_path: Path) -> None:
     assert "cutover:***@db.example.com" in result.stdout
 
 
-def test_demo_runs_end_to_end_shows_both_sides_and_stops_the_sandbox(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_story_and_stops_the_sandbox(tmp_path: Path) -> None:
     # A copy of the shipped config in a fresh folder: the demo writes its SQLite files there.
     shutil.copy(REPO / "cutover.yaml", tmp_path / "cutover.yaml")
     shutil.copy(REPO / "cutover.example.yaml", tmp_path / "cutover.example.yaml")
-    result = cutover("demo", cwd=tmp_path)
+    result = cutover("demo", cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    # Every step ran, as the commands a user would type.
+    assert "cutover tenants reserve --yes" in out
+    tenant = re.search(r"test tenant (\d+) \(20 debtors", out)
+    assert tenant is not None, out
+    assert f"tenant {tenant[1]}: removed" in out
+    assert "both databases hold zero rows of it" in out
+    assert re.search(r"Sent 200 requests through the proxy", out)
+    found = re.search(r"scenarios in both mode: (\d+) passed, (\d+) failed", out)
+    assert found is not None, out
+    assert int(found[2]) >= 1, "the demo's regressions must fail at least one scenario"
+    assert re.search(r"^(GO|NO-GO|INCONCLUSIVE)$", out, re.MULTILINE), out
+    # The reports it points to exist, and the landing page links them.
+    reports = tmp_path / "reports" / "out"
+    assert f"Open the report: {reports / 'index.html'}" in out.replace("\n", "")
+    landing = (reports / "index.html").read_text(encoding="utf-8")
+    assert "nightly/index.html" in landing
+    assert "readiness/index.html" in landing
+    summary = json.loads((reports / "nightly" / "summary.json").read_text(encoding="utf-8"))
+    assert {route["route"] for route in summary["routes"]} >= {"debtor", "debtors"}
+    readiness = json.loads((reports / "readiness" / "readiness.json").read_text(encoding="utf-8"))
+    assert readiness["decision"] == "NOT READY"
+    assert list(reports.glob("load/*/verdict.json")), "no load verdict was written"
     assert "cutover.example.yaml (the production template) is valid too" in result.stdout
     assert "cutover config check" in result.stdout
     assert "primary: GET /api/debtor.php?id=1" in result.stdout
