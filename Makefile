@@ -26,8 +26,13 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/cutover demo
 
+# Most tests wait on real servers and child processes rather than compute, so a few pytest-xdist
+# workers shorten the run even on 2 cores. Whole files go to one worker: a module's sandbox or
+# proxy is started once, and tests that share fixed ports (the demo's) never run side by side.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
