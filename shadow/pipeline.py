@@ -68,6 +68,7 @@ LiveJob = tuple[
 """A job as the addon enqueues it: plain values, cheap to pickle in the proxy's feeder thread."""
 
 _KILL_POLL_S: Final = 0.2
+_KILL_FRESH_S: Final = 0.1
 _READ_BATCH: Final = 64
 _NOISE_SNAPSHOT_S: Final = 5.0
 _PRUNE_EVERY_S: Final = 3600.0
@@ -244,11 +245,22 @@ class Worker:
         self.parent_pid = parent_pid
         self.counters = Counters()
         self.killed = False
+        self._killed_checked_at = 0.0
         self.in_flight = 0
         self.status_port: int | None = None
         self._pending = _Pending()
         self._stop = threading.Event()
         self._batches: queue.Queue[tuple[Batch, list[str]] | None] = queue.Queue()
+
+    def _killed_now(self) -> bool:
+        """The kill switch as of at most 0.1 s ago. Asked before every send: a worker that was
+        starved of CPU (it yields to the live path) must not send a backlog it took before it
+        got round to its periodic check."""
+        now = time.monotonic()
+        if now - self._killed_checked_at >= _KILL_FRESH_S:
+            self._killed_checked_at = now
+            self.killed = self._is_killed()
+        return self.killed
 
     def _is_killed(self) -> bool:
         switch = self.mirroring.kill_switch_file
@@ -284,7 +296,7 @@ class Worker:
             sender,
             is_test_tenant=self._tenant_check(),
             counters=self.counters,
-            killed=lambda: self.killed,
+            killed=self._killed_now,
         )
         self.killed = self._is_killed()
         writer = threading.Thread(target=self._write_loop, args=(store,), name="shadow-writer")
@@ -441,10 +453,12 @@ class Worker:
     async def _watch(self, stopping: asyncio.Event) -> None:
         """Kill switch, parent liveness, and the periodic summary line."""
         next_line = time.monotonic() + self.settings.stats_interval_s
+        logged = False
         while True:
-            killed = self._is_killed()
-            if killed != self.killed:
-                self.killed = killed
+            self._killed_checked_at = time.monotonic()
+            killed = self.killed = self._is_killed()
+            if killed != logged:
+                logged = killed
                 log.warning("shadow mirroring %s", "STOPPED (kill switch)" if killed else "resumed")
             if os.getppid() != self.parent_pid:
                 log.warning("the proxy process is gone; writing the last batch and stopping")

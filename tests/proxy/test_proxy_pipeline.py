@@ -20,7 +20,7 @@ from shadow.exchange import CandidateFailed, Different, Equal, Exchange, Statuse
 from shadow.message import Request
 from shadow.mirror import RateCap, sample_draw
 from shadow.noise import NoiseState, RouteCounts
-from shadow.pipeline import LiveJob, Pipeline
+from shadow.pipeline import LiveJob, Pipeline, Worker
 from shadow.recording import read
 from shadow.settings import Mirroring
 from shadow.store import Batch, Store
@@ -192,6 +192,28 @@ def test_pipeline_drops_stale_jobs_counts_a_down_candidate_and_stops_on_kill(
         finally:
             pipeline.stop()
         store.close()
+
+
+def test_the_worker_sees_the_switch_file_before_any_send_even_between_its_checks(
+    tmp_path: Path,
+) -> None:
+    """A worker starved of CPU (it yields to the live path) may run its backlog before its
+    periodic check: the switch is asked afresh (at most 0.1 s old) before every send."""
+    import multiprocessing
+
+    switch = tmp_path / "STOP"
+    mirroring = _mirroring(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9",
+                           kill_switch_file=str(switch))  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    worker = Worker(mirroring, "fresh", context.Queue(), context.BoundedSemaphore(1),
+                    context.Event(), context.Event(), os.getpid())  # fmt: skip
+    assert worker._killed_now() is False
+    switch.touch()
+    time.sleep(0.15)
+    assert worker._killed_now() is True
+    switch.unlink()
+    time.sleep(0.15)
+    assert worker._killed_now() is False
 
 
 def _closed_port() -> int:
