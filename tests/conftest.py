@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
-# pytest-xdist workers inherit COLUMNS=80, and a Rich console created at import then keeps that width
-# for good; the CLI tests pass their own COLUMNS per call, which only a console without one honours.
+# pytest-xdist workers inherit COLUMNS=80, and a Rich console created at import keeps that width for
+# good; the CLI tests pass their own COLUMNS per call, which only a console without one honours.
 os.environ.pop("COLUMNS", None)
 
 # Property tests explore new inputs on every local run; under CI they replay one fixed sequence, so
