@@ -71,7 +71,7 @@ class Parity:
     ) -> tuple[Difference, ...]:
         outcome = self.comparator.compare(route, document(*primary), document(*candidate))
         if isinstance(outcome, Different):
-            found = outcome.differences
+            found = _with_reorders_summarised(outcome.differences, primary[0], candidate[0])
         elif isinstance(outcome, CandidateFailed | Skipped):
             found = (Difference("$", "changed", "comparable answer", outcome.detail),)
         else:
@@ -79,6 +79,56 @@ class Parity:
         if self.redactor is not None:
             found = tuple(self.redactor.redact_difference(d) for d in found)
         return found
+
+
+def _with_reorders_summarised(
+    differences: tuple[Difference, ...], primary: Any, candidate: Any
+) -> tuple[Difference, ...]:
+    """A list holding the same items in another order is one difference, not one per field.
+
+    Without this, a reversed page of 64 debtors reads as 128 changed values and hides what
+    happened; QA needs to see "same items, other order" at the list's path.
+    """
+    kept = list(differences)
+    for path, before, after in _reordered_lists(primary, candidate, "$.result"):
+        inside = [d for d in kept if d.path == path or d.path.startswith(path + "[")]
+        if not inside:
+            continue
+        kept = [d for d in kept if d not in inside]
+        kept.append(Difference(path, "changed", before, after))
+    return tuple(sorted(kept, key=lambda d: d.path))
+
+
+def _reordered_lists(a: Any, b: Any, path: str) -> list[tuple[str, str, str]]:
+    """(path, primary order, candidate order) for every list in both answers that holds the same
+    items in a different order; the orders are shown by `id` where items have one."""
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        if a != b and sorted(map(_canonical, a)) == sorted(map(_canonical, b)):
+            return [(path, _order(a, "primary"), _order(b, "candidate"))]
+        return [
+            found
+            for index, (x, y) in enumerate(zip(a, b, strict=True))
+            for found in _reordered_lists(x, y, f"{path}[{index}]")
+        ]
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [
+            found for key in sorted(a.keys() & b.keys())
+            for found in _reordered_lists(a[key], b[key], f"{path}.{key}")
+        ]  # fmt: skip
+    return []
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _order(items: list[Any], side: str) -> str:
+    ids = [item.get("id") if isinstance(item, dict) else None for item in items]
+    shown = ids if all(i is not None for i in ids) else list(range(len(items)))
+    label = "ids" if shown is ids else "items"
+    head = ", ".join(str(i) for i in shown[:5])
+    more = ", ..." if len(shown) > 5 else ""
+    return f"the same {len(items)} items; {side} order: {label} {head}{more}"
 
 
 def describe(action: str, route: str, differences: tuple[Difference, ...]) -> str:

@@ -80,6 +80,22 @@ def test_noise_never_differs_and_a_real_difference_names_path_and_both_values() 
     assert '$.result.balance [changed]: primary "3421.48", candidate "3421.49"' in message
 
 
+def test_a_reordered_list_is_one_difference_naming_both_orders() -> None:
+    parity = Parity(comparison_config(("debtors",), REDACTION))
+    page = {"debtors": [{"id": n, "balance": f"{n}.00"} for n in range(1, 8)], "page": 1}
+    reversed_page = {**page, "debtors": page["debtors"][::-1]}
+    found = parity.differences("debtors", (page, {}), (reversed_page, {}))
+    assert [(d.path, d.kind) for d in found] == [("$.result.debtors", "changed")]
+    message = describe("list the debtors of client 3", "debtors", found)
+    assert "primary order: ids 1, 2, 3, 4, 5, ..." in message
+    assert "candidate order: ids 7, 6, 5, 4, 3, ..." in message
+    # Other items, not just another order: every changed field is still listed on its own.
+    other = {**page, "debtors": [{**d, "balance": "0.00"} for d in page["debtors"]]}
+    found = parity.differences("debtors", (page, {}), (other, {}))
+    assert len(found) == 7
+    assert found[0].path == "$.result.debtors[0].balance"
+
+
 def test_personal_values_are_redacted_in_differences() -> None:
     debtor = LegacyReader(WARSAW).debtor(LEGACY_DEBTOR)
     dropped = {k: v for k, v in debtor.items() if k != "email"}
