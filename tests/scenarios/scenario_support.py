@@ -175,7 +175,7 @@ EXPECTED = {
     "rounding": ("interest", "balance [changed]: primary "),
     "timezone": ("listing", "created_at [changed]: primary "),
     "drop_field": ("listing", '.email [removed]: primary "pii:'),
-    "order": ("debts_are", "[changed]: primary \"the same "),
+    "order": ("debts_are", '[changed]: primary "the same '),
     "errors=0.3": (
         "listing or debts_are",
         'status [changed]: primary "answered", candidate "failed (HTTP 500)"',
