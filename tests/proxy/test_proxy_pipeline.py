@@ -290,7 +290,9 @@ def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) 
         FakeSide(faulty=False, name="primary") as primary,
         FakeSide(faulty=False, name="candidate") as candidate,
     ):
-        mirroring = _mirroring(tmp_path, primary.url, candidate.url, concurrency=2, queue_size=250)
+        mirroring = _mirroring(
+            tmp_path, primary.url, candidate.url, concurrency=2, queue_size=250, worker_idle=True
+        )
         pipeline = Pipeline(mirroring, proxy_id="burst")
         with httpx.Client(base_url=primary.url, timeout=10) as client:
             job = _live(client, "GET", "/json/burst")
@@ -303,7 +305,7 @@ def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) 
         pipeline.start()
         try:
             assert pipeline.wait_ready(30)
-            # The worker yields to the live path: SCHED_IDLE and niceness 10 (the defaults).
+            # The worker yields to the live path: SCHED_IDLE and niceness 10 (production defaults).
             assert pipeline.process is not None
             assert pipeline.process.pid is not None
             assert os.sched_getscheduler(pipeline.process.pid) == os.SCHED_IDLE
