@@ -53,6 +53,7 @@ def _demo_config(folder: Path) -> dict[str, Any]:
             "redaction": {"secret": "reports-demo-test-secret-0123"},
             "store_flush_s": 0.2,
             "test_tenant_registry": False,
+            "worker_idle": False,  # a SCHED_IDLE worker starves behind the suite's other tests
             "routes": [
                 route.model_dump(mode="json", exclude_defaults=True)
                 for route in shadow_demo.DEMO_ROUTES
