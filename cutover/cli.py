@@ -7,7 +7,6 @@ Exit codes: 0 success, 2 bad configuration or usage.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +16,8 @@ from rich.text import Text
 
 from cutover import demo as demo_module
 from cutover import shadow_demo
+from cutover.cli_config import config_or_exit
 from cutover.config import CutoverConfig
-from cutover.configfile import ConfigError, load_config
 from cutover.load_cli import load_app
 from cutover.report_cli import report_app
 from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
@@ -26,8 +25,6 @@ from cutover.scenarios_cli import scenarios_app
 from cutover.shadow_cli import replay_command, shadow_command
 from cutover.tenants_cli import tenants_app
 from cutover.views import command_overview, config_summary
-
-EXIT_BAD_CONFIG = 2
 
 app = typer.Typer(
     help="Production-safe shadow verification, test tenants, scenarios and load gates for a "
@@ -60,12 +57,7 @@ ConfigOption = Annotated[
 
 def load_or_exit(path: Path) -> CutoverConfig:
     """Load `path` or print the problem and exit with EXIT_BAD_CONFIG."""
-    try:
-        return load_config(path, os.environ)
-    except ConfigError as exc:
-        message = Text.assemble(("Invalid configuration. ", "bold red"), str(exc))
-        stderr.print(message, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    return config_or_exit(path, stderr)
 
 
 @config_app.command("check")

@@ -9,7 +9,6 @@ tenant).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cutover.cli_config import EXIT_BAD_CONFIG, config_or_exit
 from cutover.config import CutoverConfig
-from cutover.configfile import ConfigError, load_config
 from fixtures.lookup import TestTenantLookup
 from load.campaign import Outcome, Targets, calibrate, compare, run_target
 from load.errors import PlanError, RunError
@@ -31,7 +30,6 @@ from load.report import write
 from load.verdict import EXIT_CODES
 from load.verdict import Outcome as Verdict
 
-EXIT_BAD_CONFIG = 2
 STYLES = {"GO": "bold green", "NO-GO": "bold red", "INCONCLUSIVE": "bold yellow"}
 
 load_app = typer.Typer(
@@ -65,11 +63,7 @@ OutOption = Annotated[
 
 
 def _config(path: Path) -> CutoverConfig:
-    try:
-        return load_config(path, os.environ)
-    except ConfigError as exc:
-        stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), str(exc)))
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    return config_or_exit(path, stderr)
 
 
 def _targets(config: CutoverConfig) -> Targets:

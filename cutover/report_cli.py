@@ -14,7 +14,6 @@ the demo calls. Exit codes:
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -25,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cutover.cli_config import EXIT_BAD_CONFIG, config_or_exit
 from cutover.config import CutoverConfig
-from cutover.configfile import ConfigError, load_config
 from load.routes import ENDPOINTS
 from reports import nightly, readiness
 from reports.errors import ReportError
@@ -37,7 +36,6 @@ from reports.summary import NightlySummary
 from shadow.message import Request
 from shadow.routes import Router
 
-EXIT_BAD_CONFIG = 2
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 STYLES = {"PASS": "bold green", "READY": "bold green", "FAIL": "bold red", "NOT READY": "bold red"}
 
@@ -108,11 +106,7 @@ def write_readiness(config: CutoverConfig, out: Path | None = None) -> Readiness
 
 
 def _config(path: Path) -> CutoverConfig:
-    try:
-        return load_config(path, os.environ)
-    except ConfigError as exc:
-        stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), str(exc)))
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    return config_or_exit(path, stderr)
 
 
 def _refuse(message: str) -> typer.Exit:

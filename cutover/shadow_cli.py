@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from cutover.cli_config import EXIT_BAD_CONFIG
 from cutover.config import CutoverConfig, TenantsConfig
 from cutover.configfile import ConfigError, load_config
 from fixtures.lookup import TestTenantLookup
@@ -39,7 +40,7 @@ from shadow.store import Store
 from shadow.verifier import Verifier
 
 EXIT_FAILED = 1
-EXIT_BAD_CONFIG = 2
+
 log = logging.getLogger("cutover.shadow")
 stdout = Console()
 stderr = Console(stderr=True)

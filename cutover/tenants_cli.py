@@ -8,7 +8,6 @@ Exit codes: 0 done, 1 refused or failed (not a test tenant, schema mismatch, row
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +27,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from cutover.cli_config import config_or_exit
 from cutover.config import CutoverConfig
-from cutover.configfile import ConfigError, load_config
 from fixtures import (
     IdRangeError,
     NotATestTenantError,
@@ -43,7 +42,6 @@ from fixtures.schema import RECORDS, SideName
 from fixtures.tenants import reserve_window
 
 EXIT_REFUSED = 1
-EXIT_BAD_CONFIG = 2
 
 tenants_app = typer.Typer(
     help="Isolated test tenants in the monolith's and the services' databases.",
@@ -56,11 +54,7 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuratio
 
 
 def _config(path: Path) -> CutoverConfig:
-    try:
-        return load_config(path, os.environ)
-    except ConfigError as exc:
-        stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), str(exc)))
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    return config_or_exit(path, stderr)
 
 
 def _refused(exc: TenantError) -> typer.Exit:
