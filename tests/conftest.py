@@ -9,6 +9,8 @@ unreachable database is an error: CI must never turn "could not test" into "pass
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -54,3 +56,19 @@ def mariadb_url() -> str:
 def postgres_url() -> str:
     """SQLAlchemy URL of a reachable PostgreSQL server (database `test`)."""
     return _reachable_database_url("CUTOVER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Iterator[str]:
+    """URL of a fresh PostgreSQL database `store_<random>` (a shadow store), dropped afterwards."""
+    name = f"store_{secrets.token_hex(4)}"
+    url = sa.make_url(postgres_url)
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -8,9 +8,7 @@ answers that carry known personal values, and written by the real `shadow.store.
 from __future__ import annotations
 
 import json
-import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,22 +89,6 @@ def _write_night(
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'shadow.sqlite'}"
-
-
-@pytest.fixture
-def postgres_store(postgres_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database `rep_<random>`, dropped afterwards."""
-    name = f"rep_{secrets.token_hex(4)}"
-    url = sa.make_url(postgres_url)
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _report(url: str, out: Path) -> Any:
