@@ -189,7 +189,7 @@ def worker_main(
     with contextlib.suppress(KeyboardInterrupt):
         worker = Worker(mirroring, proxy_id, jobs, room, killed, ready, parent_pid)
         # Start-up (imports, the store, noise) runs at normal priority: it is short and once.
-        worker.on_ready = lambda: _yield_to_the_live_path(
+        worker.before_threads = lambda: _yield_to_the_live_path(
             mirroring.proxy.worker_idle, mirroring.proxy.worker_nice
         )
         asyncio.run(worker.run())
@@ -239,7 +239,7 @@ class Worker:
         self.proxy_id = proxy_id
         self.jobs = jobs
         self.room = room
-        self.on_ready: Callable[[], None] = lambda: None
+        self.before_threads: Callable[[], None] = lambda: None
         self.killed_event = killed
         self.ready = ready
         self.parent_pid = parent_pid
@@ -299,6 +299,9 @@ class Worker:
             killed=self._killed_now,
         )
         self.killed = self._is_killed()
+        # Linux schedules threads, not processes: a thread takes its priority from the thread
+        # that starts it, so the priority is lowered before the reader and writer exist.
+        self.before_threads()
         writer = threading.Thread(target=self._write_loop, args=(store,), name="shadow-writer")
         writer.start()
         # Bounded by the reader's slots (released once a job is done), not by the queue itself.
@@ -327,7 +330,6 @@ class Worker:
             asyncio.create_task(self._watch(stopping)),
             asyncio.create_task(self._flush_loop(verifier)),
         ]
-        self.on_ready()
         self.ready.set()
         log.info(
             "shadow pipeline %s ready: candidate %s, store %s",
