@@ -33,7 +33,6 @@ _NOT_FORWARDED: Final = frozenset(
 )  # fmt: skip
 _RETRYABLE: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_HEAD: Final = 64 * 1024
-_IDLE_PER_ORIGIN: Final = 64
 
 
 class _MalformedError(Exception):
@@ -54,6 +53,10 @@ class Sender:
     def __init__(self, *, marker_header: str, max_connections: int = 32) -> None:
         self.marker_header = marker_header
         self._slots = asyncio.Semaphore(max_connections)
+        # As many idle connections as may be busy at once: with fewer, a slow side that keeps
+        # many requests in flight makes the pool close and reopen connections all the time, and
+        # each connect costs both this worker and the side a few hundred microseconds of CPU.
+        self._idle_per_origin = max_connections
         self._idle: defaultdict[Origin, list[_Stream]] = defaultdict(list)
         self._tls: ssl.SSLContext | None = None
 
@@ -96,7 +99,7 @@ class Sender:
             except BaseException:
                 _close(stream)
                 raise
-            if keep and len(self._idle[origin]) < _IDLE_PER_ORIGIN:
+            if keep and len(self._idle[origin]) < self._idle_per_origin:
                 self._idle[origin].append(stream)
             else:
                 _close(stream)

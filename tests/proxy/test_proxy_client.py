@@ -103,6 +103,31 @@ def test_keep_alive_reuse_and_the_marker_header() -> None:
     assert b"wrong" not in heads[0]
 
 
+def test_a_slow_side_with_many_requests_in_flight_keeps_its_connections() -> None:
+    """Waves of concurrent requests to a slow side reuse the first wave's connections: the pool
+    keeps as many idle connections as may be busy, so it never closes and reopens them."""
+    wave, waves = 100, 3
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        for _ in range(waves):
+            await _head(reader)
+            await asyncio.sleep(0.05)  # slow: the whole wave is in flight at once
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def client(url: str) -> None:
+        sender = Sender(marker_header="x-cutover-shadow", max_connections=wave)
+        for _ in range(waves):
+            answers = await asyncio.gather(
+                *(sender.send(url, Request.of("GET", "/x"), timeout_s=10, max_bytes=10)
+                  for _ in range(wave))
+            )  # fmt: skip
+            assert all(isinstance(answer, Response) for answer in answers), answers
+        await sender.close()
+
+    assert asyncio.run(_with_server(script, client)) == wave
+
+
 @pytest.mark.parametrize(("method", "retried"), [("GET", True), ("POST", False)])
 def test_a_pooled_connection_closed_by_the_server(method: str, retried: bool) -> None:
     answers: list[Response | CandidateFailure] = []
