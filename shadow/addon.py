@@ -44,7 +44,7 @@ log = logging.getLogger("shadow.addon")
 SettingsLoader = Callable[[str], Mirroring]
 _Method = Callable[..., Any]
 _command: Callable[[str], Callable[[_Method], _Method]] = command.command
-_SWITCH_POLL_S: Final = 0.25
+_STOP_POLL_S: Final = 0.25
 _COUNTERS_EVERY_S: Final = 1.0
 _OFFER_EVERY_S: Final = 0.005  # the outbox's age when it is sent: far below any stale_after_s
 
@@ -63,8 +63,9 @@ class ShadowAddon:
         self.pipeline: Pipeline | None = None
         self._dropped: Counter[tuple[str, str]] = Counter()
         self._counters_sent_at = 0.0
-        self._switch_checked_at = 0.0
-        self._switch_on = False
+        self._enabled_option = True
+        self._stop_checked_at = 0.0
+        self._stopped = False
         self._configured_path: str | None = None
         self._running = False
         self._ticker: asyncio.TimerHandle | None = None
@@ -81,6 +82,8 @@ class ShadowAddon:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "shadow_enabled" in updated:
+            self._enabled_option = bool(ctx.options.shadow_enabled)
         if "shadow_config" in updated:
             path = ctx.options.shadow_config
             if path and path != self._configured_path:
@@ -146,6 +149,7 @@ class ShadowAddon:
         """Stop all mirroring now (until shadow.resume)."""
         if self.pipeline is not None:
             self.pipeline.kill(True)
+        self._stop_checked_at = 0.0  # seen by the next request, not the next poll
         log.warning("shadow: mirroring stopped by command")
 
     @_command("shadow.resume")
@@ -153,6 +157,7 @@ class ShadowAddon:
         """Resume mirroring after shadow.kill (the switch file and shadow_enabled still win)."""
         if self.pipeline is not None:
             self.pipeline.kill(False)
+        self._stop_checked_at = 0.0
 
     @_command("shadow.queue")
     def queue_depth(self) -> int:
@@ -246,16 +251,17 @@ class ShadowAddon:
             self._dropped[(ANY_ROUTE, "dropped.queue_full")] += len(jobs) - taken
 
     def _killed(self, mirroring: Mirroring, pipeline: Pipeline) -> bool:
-        if not mirroring.enabled or not ctx.options.shadow_enabled or pipeline.killed.is_set():
+        if not mirroring.enabled or not self._enabled_option:
             return True
-        switch = mirroring.kill_switch_file
-        if switch is None:
-            return False
+        # The shared event (set here or by the worker's status endpoint) and the switch file are
+        # looked at a few times a second, not per request: either costs system calls, and the
+        # worker checks both again before anything is sent.
         now = time.monotonic()
-        if now - self._switch_checked_at >= _SWITCH_POLL_S:
-            self._switch_checked_at = now
-            self._switch_on = switch.exists()
-        return self._switch_on
+        if now - self._stop_checked_at >= _STOP_POLL_S:
+            self._stop_checked_at = now
+            switch = mirroring.kill_switch_file
+            self._stopped = pipeline.killed.is_set() or (switch is not None and switch.exists())
+        return self._stopped
 
     def _drop(self, reason: str) -> None:
         self._dropped[(ANY_ROUTE, f"dropped.{reason}")] += 1

@@ -162,6 +162,47 @@ def test_the_kill_switches(tmp_path: Path) -> None:
     assert _dropped(commanded) == {"dropped.kill_switch": 1}
 
 
+def test_a_switch_thrown_while_running_stops_capture_within_its_poll(tmp_path: Path) -> None:
+    """Each way to stop, thrown between requests: the option and the command stop the very next
+    request; the shared event (the worker's status endpoint sets it from its own process) and the
+    switch file are polled, so they stop every request from a quarter second on."""
+    switch = tmp_path / "STOP"
+
+    async def inner() -> list[int]:
+        pipeline = _Pipeline()
+        addon = ShadowAddon(_mirroring(tmp_path, kill_switch_file=str(switch)))
+        offered: list[int] = []
+
+        def request_then_count() -> None:
+            addon.response(tflow.tflow(resp=True))
+            offered.append(len(addon._outbox))
+            addon._send_outbox()
+
+        with taddons.context(addon) as tctx:
+            addon.pipeline = pipeline  # type: ignore[assignment]
+            request_then_count()  # 1: mirrored
+            tctx.configure(addon, shadow_enabled=False)
+            request_then_count()  # 0: the option, at once
+            tctx.configure(addon, shadow_enabled=True)
+            request_then_count()  # 1
+            addon.kill()
+            request_then_count()  # 0: the command, at once
+            addon.resume()
+            request_then_count()  # 1
+            pipeline.killed.on = True  # as the worker's POST /kill does, from its process
+            await asyncio.sleep(0.3)
+            request_then_count()  # 0: seen at the next poll
+            pipeline.killed.on = False
+            await asyncio.sleep(0.3)
+            request_then_count()  # 1
+            switch.touch()
+            await asyncio.sleep(0.3)
+            request_then_count()  # 0
+        return offered
+
+    assert asyncio.run(inner()) == [1, 0, 1, 0, 1, 0, 1, 0]
+
+
 @pytest.mark.parametrize(
     ("offers", "http2", "chosen"),
     [
