@@ -75,7 +75,9 @@ def test_demo_runs_the_whole_story_and_stops_the_sandbox(tmp_path: Path) -> None
     found = re.search(r"scenarios in both mode: (\d+) passed, (\d+) failed", out)
     assert found is not None, out
     assert int(found[2]) >= 1, "the demo's regressions must fail at least one scenario"
-    assert re.search(r"^(GO|NO-GO|INCONCLUSIVE)\b", out, re.MULTILINE), out
+    # The load step ends in a verdict. On a machine busy with the rest of the suite the generator
+    # may fall behind its rate, and INVALID is then the right verdict, so any of the four counts.
+    assert re.search(r"^(GO|NO-GO|INCONCLUSIVE|INVALID)\b", out, re.MULTILINE), out
     # The reports it points to exist, and the landing page links them.
     reports = tmp_path / "reports" / "out"
     assert f"Open the report: {reports / 'index.html'}" in out.replace("\n", "")
