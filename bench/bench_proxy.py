@@ -140,8 +140,8 @@ def sides() -> Iterator[tuple[str, str, str, str]]:
     production they are other machines, whose CPU the live path never waits for; here they share
     the proxy's two cores, and at normal priority their work would be billed to the proxy. The
     proxy's own mirror worker is not spared: it runs as configured (SCHED_IDLE by default)."""
-    sides_ = [0.0, 0.5, 0.0]
-    with _servers([0.0]) as (primary,), _servers(sides_, idle=True) as (fast, slow, secondary):
+    delays = [0.0, 0.5, 0.0]  # fast candidate, slow candidate, secondary
+    with _servers([0.0]) as (primary,), _servers(delays, idle=True) as (fast, slow, secondary):
         yield primary, fast, slow, secondary
 
 
@@ -387,13 +387,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _pooled(rounds: Rounds, proxy: int, q: float) -> float:
+    """The proxy's q-quantile (ms) over all rounds' counted requests."""
+    return _percentile([x for found in rounds for x in found[proxy]], q)
+
+
 def _ratios(rounds: Rounds, a: int, b: int, q: float) -> tuple[float, float, list[float]]:
     """Proxy a's q-quantile over proxy b's: the median of the rounds' ratios, the ratio of all
     rounds pooled, and each round's ratio."""
     each = [_percentile(found[a], q) / _percentile(found[b], q) for found in rounds]
-    pooled_a = _percentile([x for found in rounds for x in found[a]], q)
-    pooled_b = _percentile([x for found in rounds for x in found[b]], q)
-    return statistics.median(each), pooled_a / pooled_b, each
+    return statistics.median(each), _pooled(rounds, a, q) / _pooled(rounds, b, q), each
 
 
 def latency(work: Path, primary: str, slow: str, secondary: str) -> list[Row]:
@@ -414,8 +417,7 @@ def latency(work: Path, primary: str, slow: str, secondary: str) -> list[Row]:
         # two and is shrugged off, where it would sway all rounds pooled. Both are shown, and the
         # A/A pair says how much of a difference this machine can tell from none.
         median, pooled, each = _ratios(rounds, 0, 1, q)
-        on_ms = _percentile([x for found in rounds for x in found[0]], q)
-        off_ms = _percentile([x for found in rounds for x in found[1]], q)
+        on_ms, off_ms = _pooled(rounds, 0, q), _pooled(rounds, 1, q)
         rows.append((f"live {name} latency, candidate 500 ms", f"{on_ms:.3f} ms vs {off_ms:.3f} ms",
                      f"{median:.3f}x", "≤ 1.05x (median of rounds)"))  # fmt: skip
         rows.append(("  per-round ratios", " ".join(f"{r:.2f}" for r in each),
