@@ -21,24 +21,16 @@ from scenario_support import (
     prepare,
     test_tenant_rows,
 )
+from server_admin import run_admin
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.postgres]
-
-
-def _admin(url: str, statement: str) -> None:
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def databases(mariadb_url: str, postgres_url: str) -> Iterator[Databases]:
     name = f"scn_{secrets.token_hex(4)}"
-    _admin(mariadb_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    _admin(postgres_url, f'CREATE DATABASE "{name}"')
+    run_admin(mariadb_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    run_admin(postgres_url, f'CREATE DATABASE "{name}"')
     try:
         found = Databases(
             sa.make_url(mariadb_url).set(database=name).render_as_string(hide_password=False),
@@ -47,8 +39,8 @@ def databases(mariadb_url: str, postgres_url: str) -> Iterator[Databases]:
         prepare(found)
         yield found
     finally:
-        _admin(mariadb_url, f"DROP DATABASE IF EXISTS `{name}`")
-        _admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        run_admin(mariadb_url, f"DROP DATABASE IF EXISTS `{name}`")
+        run_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_every_scenario_passes_on_each_target_and_leaves_no_row(
