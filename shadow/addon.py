@@ -3,8 +3,8 @@
 One class, `ShadowAddon`, with options prefixed `shadow_`. Its hooks are plain, synchronous and
 O(1): guard clauses, a snapshot of the request and the primary's response, appended to an outbox.
 The outbox goes to the pipeline's bounded queue 20 milliseconds later, in one message, from a
-loop callback: so the queue's cost (a lock, waking the feeder thread that pickles) is neither
-inside the hook, which the live response waits for, nor paid once per request. It never edits,
+loop callback: so the hand-over's cost (pickling the batch, one non-blocking send to the worker)
+is neither inside the hook, which the live response waits for, nor paid once per request. It never edits,
 delays or fails the live flow: the primary's response goes to the client exactly as it came, and
 every error of ours is swallowed and counted.
 
@@ -46,9 +46,8 @@ _Method = Callable[..., Any]
 _command: Callable[[str], Callable[[_Method], _Method]] = command.command
 _STOP_POLL_S: Final = 0.25
 _COUNTERS_EVERY_S: Final = 1.0
-# The outbox's age when it is sent: far below any stale_after_s. Each send wakes this process's
-# queue feeder thread and the worker's reader; at 5 ms, those wake-ups cost the worker ~40% more
-# CPU per exchange at a few hundred requests/s and preempted the proxy's loop twice as often.
+# The outbox's age when it is sent: far below any stale_after_s. Each send wakes the worker; at
+# 5 ms, the wake-ups cost it ~40% more CPU per exchange at a few hundred requests/s.
 _OFFER_EVERY_S: Final = 0.02
 
 

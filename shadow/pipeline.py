@@ -1,23 +1,25 @@
-"""The mirror pipeline: a worker process fed by a bounded queue, off the live path.
+"""The mirror pipeline: a worker process fed through a bounded channel, off the live path.
 
 The proxy (the addon) calls `Pipeline.offer_many(jobs)` with the jobs of the last few
-milliseconds: one `put_nowait` on a `multiprocessing` queue (spawn) for the batch, bounded in jobs
-by a shared semaphore (`queue_size`): a job without room is dropped and counted, never waited for.
+milliseconds: one message for the batch, pickled and sent without blocking from the proxy's own
+loop over a Unix socket (`shadow.channel`: no thread on the proxy's side), bounded in jobs by a
+shared semaphore (`queue_size`): a job without room is dropped and counted, never waited for.
 Everything else happens in the worker process, so that its CPU (HTTP client, comparison, store)
 never competes with the proxy's event loop, which measured as the cheapest design (see
 `../shared/notes/mitmproxy.md`, section 2 b'). The worker runs in Linux's SCHED_IDLE class (else
 at `worker_nice`): mirroring is best-effort, so on shared cores it gets only the CPU time the live
-path leaves over, and when that is not enough the queue fills and jobs are dropped and counted.
+path leaves over, and when that is not enough the jobs wait and then are dropped and counted.
 
-    queue ─► reader thread ─► local queue (size = concurrency) ─► N tasks: Mirror.handle
-                                                                     │ exchanges, counters
+    socket ─► worker loop: waiting jobs ─► local queue (slots: 2 x concurrency) ─► N tasks
+                                                            Mirror.handle │ exchanges, counters
                                   writer thread ◄─ batches every store_flush_s or batch_size
                                   (store, recording, retention pruning)
 
 The kill switch is a shared event (set by the addon's command or `POST /kill`), the config flag,
 and the switch file, which the worker (and the addon) look at several times a second, so that
 mirroring stops within one second. The worker stops on `stop()`, and by itself when its parent
-disappears (a proxy killed with SIGKILL): it then writes its last batch and exits.
+disappears (a proxy killed with SIGKILL: its end of the socket closes): it then writes its last
+batch and exits.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import multiprocessing.queues
 import multiprocessing.synchronize
 import os
 import queue
@@ -35,11 +36,13 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from shadow.channel import ChannelReader, ChannelWriter, socket_pair
 from shadow.client import Sender
 from shadow.exchange import Exchange
 from shadow.message import Request, Response
@@ -65,11 +68,12 @@ LiveJob = tuple[
     bytes,  # primary body (content-encoded, as sent to the client)
     float | None,  # primary ms
 ]
-"""A job as the addon enqueues it: plain values, cheap to pickle in the proxy's feeder thread."""
+"""A job as the addon enqueues it: plain values, cheap to pickle on the proxy's loop."""
 
 _KILL_POLL_S: Final = 0.2
 _KILL_FRESH_S: Final = 0.1
-_READ_BATCH: Final = 64
+_READ_BYTES: Final = 1 << 20
+_MAX_BACKLOG_BYTES: Final = 64 << 20  # beyond the socket's own buffer
 _NOISE_SNAPSHOT_S: Final = 5.0
 _PRUNE_EVERY_S: Final = 3600.0
 
@@ -87,7 +91,8 @@ class Pipeline:
         context = multiprocessing.get_context("spawn")
         self._context = context
         # Bounded in jobs by `room`, not in messages: a message holds a batch of jobs.
-        self.jobs: multiprocessing.queues.Queue[Any] = context.Queue()
+        proxy_end, self._worker_end = socket_pair()
+        self.channel = ChannelWriter(proxy_end, max_backlog_bytes=_MAX_BACKLOG_BYTES)
         self.room: multiprocessing.synchronize.BoundedSemaphore = context.BoundedSemaphore(
             mirroring.proxy.queue_size
         )
@@ -101,7 +106,7 @@ class Pipeline:
             args=(
                 self.mirroring,
                 self.proxy_id,
-                self.jobs,
+                self._worker_end,
                 self.room,
                 self.killed,
                 self.ready,
@@ -112,6 +117,8 @@ class Pipeline:
             daemon=True,
         )
         self.process.start()
+        # Only the worker holds its end now: when either process goes, the other sees it.
+        self._worker_end.close()
 
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
         return self.ready.wait(timeout_s)
@@ -128,19 +135,14 @@ class Pipeline:
             if not self.room.acquire(block=False):
                 break
             taken += 1
-        if taken:
-            try:
-                self.jobs.put_nowait(("jobs", jobs[:taken]))
-            except (ValueError, OSError):  # closed while stopping
-                return 0
+        if taken and not self.channel.send(("jobs", jobs[:taken])):
+            for _ in range(taken):
+                self.room.release()
+            return 0
         return taken
 
     def send_counters(self, increments: dict[tuple[str, str], int]) -> bool:
-        try:
-            self.jobs.put_nowait(("counters", increments))
-        except (ValueError, OSError):
-            return False
-        return True
+        return self.channel.send(("counters", increments))
 
     def kill(self, on: bool = True) -> None:
         if on:
@@ -155,22 +157,22 @@ class Pipeline:
         """Ask the worker to finish (it writes its last batch), then make sure it is gone."""
         process, self.process = self.process, None
         if process is None:
+            self.channel.close(0)
+            self._worker_end.close()
             return
         deadline = time.monotonic() + timeout_s
-        with contextlib.suppress(queue.Full, ValueError, OSError):
-            self.jobs.put(("stop", None), timeout=max(0.1, timeout_s / 2))
+        self.channel.send(("stop", None))
+        self.channel.close(max(0.1, timeout_s / 2))
         process.join(max(0.1, deadline - time.monotonic()))
         if process.is_alive():
             process.terminate()
             process.join(5)
-        self.jobs.cancel_join_thread()
-        self.jobs.close()
 
 
 def worker_main(
     mirroring: Mirroring,
     proxy_id: str,
-    jobs: multiprocessing.queues.Queue[Any],
+    jobs: socket.socket,
     room: multiprocessing.synchronize.BoundedSemaphore,
     killed: multiprocessing.synchronize.Event,
     ready: multiprocessing.synchronize.Event,
@@ -228,7 +230,7 @@ class Worker:
         self,
         mirroring: Mirroring,
         proxy_id: str,
-        jobs: multiprocessing.queues.Queue[Any],
+        jobs: socket.socket,
         room: multiprocessing.synchronize.BoundedSemaphore,
         killed: multiprocessing.synchronize.Event,
         ready: multiprocessing.synchronize.Event,
@@ -300,24 +302,27 @@ class Worker:
         )
         self.killed = self._is_killed()
         # Linux schedules threads, not processes: a thread takes its priority from the thread
-        # that starts it, so the priority is lowered before the reader and writer exist.
+        # that starts it, so the priority is lowered before the writer exists.
         self.before_threads()
         writer = threading.Thread(target=self._write_loop, args=(store,), name="shadow-writer")
         writer.start()
-        # Bounded by the reader's slots (released once a job is done), not by the queue itself.
         local: asyncio.Queue[Job | None] = asyncio.Queue()
-        self._slots = threading.BoundedSemaphore(2 * self.settings.concurrency)
         stopping = asyncio.Event()
+        # The tasks hold `concurrency` jobs and as many wait in `local`; the rest wait here, still
+        # holding their room in the proxy's queue, so that the proxy drops once it is full.
+        self._local = local
+        self._free_slots = 2 * self.settings.concurrency
+        self._waiting: deque[Job] = deque()
+        self._stopping = stopping
 
         def terminate() -> None:
             self._stop.set()
             stopping.set()
 
         loop.add_signal_handler(signal.SIGTERM, terminate)
-        reader = threading.Thread(
-            target=self._read_loop, args=(loop, local, stopping), name="shadow-reader", daemon=True
-        )
-        reader.start()
+        self.jobs.setblocking(False)
+        channel = ChannelReader()
+        loop.add_reader(self.jobs.fileno(), self._read, channel)
         status = StatusServer(self.snapshot, self._kill_command)
         if self.settings.status_port is not None:
             self.status_port = await status.start("127.0.0.1", self.settings.status_port)
@@ -341,6 +346,8 @@ class Worker:
             await stopping.wait()
         finally:
             self._stop.set()
+            loop.remove_reader(self.jobs.fileno())
+            self.jobs.close()
             # Jobs in flight get a short grace; what is still running then is abandoned.
             for _ in tasks:
                 with contextlib.suppress(asyncio.QueueFull):
@@ -381,53 +388,35 @@ class Worker:
 
         return is_test_tenant
 
-    def _read_loop(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        local: asyncio.Queue[Job | None],
-        stopping: asyncio.Event,
-    ) -> None:
-        """Move jobs from the process queue to the loop, a batch per wake-up; blocks while the
-        tasks hold `concurrency` jobs plus as many waiting (then the queue's room runs out and
-        the proxy drops, which is the point). A job gives its room back when it gets a slot, so
-        that at most `queue_size` jobs wait, in the process queue or in this thread's hands."""
-        while not self._stop.is_set():
-            try:
-                items = [self.jobs.get(timeout=0.2)]
-            except queue.Empty:
-                continue
-            except (EOFError, OSError, ValueError):
-                break
-            with contextlib.suppress(queue.Empty, EOFError, OSError, ValueError):
-                while len(items) < _READ_BATCH:
-                    items.append(self.jobs.get_nowait())
-            jobs: list[Job] = []
-            stop = False
-            for kind, payload in items:
-                if kind == "jobs":
-                    jobs.extend(_job_of(one) for one in payload)
-                elif kind == "counters":
-                    loop.call_soon_threadsafe(self.counters.merge, payload)
-                elif kind == "stop":
-                    stop = True
-            ready: list[Job] = []
-            for job in jobs:
-                if not self._slots.acquire(blocking=False):
-                    # Hand over what already has a slot before waiting for the next one.
-                    if ready:
-                        loop.call_soon_threadsafe(_put_all, local, ready)
-                        ready = []
-                    while not self._slots.acquire(timeout=0.2):
-                        if self._stop.is_set():
-                            loop.call_soon_threadsafe(stopping.set)
-                            return
-                self.room.release()
-                ready.append(job)
-            if ready:
-                loop.call_soon_threadsafe(_put_all, local, ready)
-            if stop:
-                break
-        loop.call_soon_threadsafe(stopping.set)
+    def _read(self, channel: ChannelReader) -> None:
+        """Take what the proxy sent (a loop callback: many messages per wake-up)."""
+        try:
+            data = self.jobs.recv(_READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the proxy is gone (or closed its end without a stop message)
+            log.warning("the proxy's channel closed; writing the last batch and stopping")
+            asyncio.get_running_loop().remove_reader(self.jobs.fileno())
+            self._stopping.set()
+            return
+        for kind, payload in channel.feed(data):
+            if kind == "jobs":
+                self._waiting.extend(_job_of(one) for one in payload)
+            elif kind == "counters":
+                self.counters.merge(payload)
+            elif kind == "stop":
+                self._stopping.set()
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand waiting jobs to the tasks while there are slots; a job gives its room in the
+        proxy's queue back when it gets one, so that at most `queue_size` jobs wait."""
+        while self._waiting and self._free_slots > 0:
+            self._free_slots -= 1
+            self.room.release()
+            self._local.put_nowait(self._waiting.popleft())
 
     async def _mirror_loop(self, local: asyncio.Queue[Job | None], mirror: Mirror) -> None:
         while True:
@@ -443,7 +432,8 @@ class Worker:
                 exchange = None
             finally:
                 self.in_flight -= 1
-                self._slots.release()
+                self._free_slots += 1
+                self._dispatch()
             if exchange is not None:
                 self._pending.exchanges.append(exchange)
                 if self.mirroring.record_file is not None and mirror.verifier.redactor:
@@ -543,11 +533,6 @@ class Worker:
             "in_flight": self.in_flight,
             "routes": per_route(self.counters.totals),
         }
-
-
-def _put_all(local: asyncio.Queue[Job | None], jobs: list[Job]) -> None:
-    for job in jobs:
-        local.put_nowait(job)
 
 
 def _job_of(payload: LiveJob) -> Job:

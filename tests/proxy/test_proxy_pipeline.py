@@ -4,6 +4,7 @@ sandbox over HTTP, the worker in its own process."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -205,7 +206,8 @@ def test_the_worker_sees_the_switch_file_before_any_send_even_between_its_checks
     mirroring = _mirroring(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9",
                            kill_switch_file=str(switch))  # fmt: skip
     context = multiprocessing.get_context("spawn")
-    worker = Worker(mirroring, "fresh", context.Queue(), context.BoundedSemaphore(1),
+    proxy_end, worker_end = socket.socketpair()
+    worker = Worker(mirroring, "fresh", worker_end, context.BoundedSemaphore(1),
                     context.Event(), context.Event(), os.getpid())  # fmt: skip
     assert worker._killed_now() is False
     switch.touch()
@@ -214,6 +216,8 @@ def test_the_worker_sees_the_switch_file_before_any_send_even_between_its_checks
     switch.unlink()
     time.sleep(0.15)
     assert worker._killed_now() is False
+    proxy_end.close()
+    worker_end.close()
 
 
 def _closed_port() -> int:
@@ -311,7 +315,7 @@ def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) 
             assert pipeline.process.pid is not None
             tasks = Path(f"/proc/{pipeline.process.pid}/task")
             threads = [int(task.name) for task in tasks.iterdir()]
-            assert len(threads) >= 3  # the loop, the queue's reader, the store's writer
+            assert len(threads) >= 2  # the loop (which also reads the channel), the writer
             for thread in threads:
                 assert os.sched_getscheduler(thread) == os.SCHED_IDLE, thread
                 assert os.getpriority(os.PRIO_PROCESS, thread) == 10, thread

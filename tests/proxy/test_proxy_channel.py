@@ -1,0 +1,112 @@
+"""The proxy-to-worker channel over a real Unix socket pair: never blocks, never corrupts."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+from shadow.channel import ChannelReader, ChannelWriter, socket_pair
+
+
+def _raw(sock: socket.socket, timeout_s: float = 5.0) -> bytes:
+    """The bytes readable from `sock` within `timeout_s` (stops once it has been quiet 0.2 s)."""
+    sock.settimeout(0.2)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(1 << 16)
+        except TimeoutError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_messages_arrive_whole_and_in_order_however_the_bytes_are_cut() -> None:
+    proxy_end, worker_end = socket_pair()
+    writer = ChannelWriter(proxy_end, max_backlog_bytes=1 << 20)
+    messages = [("jobs", [(i, b"x" * (i * 37))]) for i in range(50)] + [("stop", None)]
+    for message in messages:
+        assert writer.send(message)
+    data = _raw(worker_end)
+    byte_by_byte = ChannelReader()
+    found = [m for i in range(len(data)) for m in byte_by_byte.feed(data[i : i + 1])]
+    assert found == messages
+    assert ChannelReader().feed(data) == messages
+    writer.close(1)
+    worker_end.close()
+
+
+def test_a_worker_that_does_not_read_never_blocks_the_proxy_and_loses_nothing_taken() -> None:
+    proxy_end, worker_end = socket_pair()
+    writer = ChannelWriter(proxy_end, max_backlog_bytes=256 * 1024)
+    payload = b"y" * 20_000
+    accepted, refused = [], []
+    started = time.monotonic()
+    for i in range(200):  # ~4 MB: far more than the socket buffer and the backlog hold
+        (accepted if writer.send(("jobs", [(i, payload)])) else refused).append(i)
+    assert time.monotonic() - started < 2.0  # never waited for the reader
+    assert refused, "the backlog's cap was never reached"
+    assert writer.backlog_bytes <= 256 * 1024 + 20_100
+    # The reader catches up: what was taken arrives intact, in order; what was refused never does.
+    reader = ChannelReader()
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.extend(reader.feed(_raw(worker_end))))
+    thread.start()
+    assert writer.close(5)
+    thread.join(10)
+    assert [message[1][0][0] for message in result] == accepted  # type: ignore[index]
+    assert all(message[1][0][1] == payload for message in result)  # type: ignore[index]
+    worker_end.close()
+
+
+def test_the_loop_sends_the_backlog_once_the_worker_reads_without_another_send() -> None:
+    proxy_end, worker_end = socket_pair()
+
+    async def scenario() -> list[object]:
+        writer = ChannelWriter(proxy_end, max_backlog_bytes=16 << 20)
+        messages = [("jobs", [(i, b"z" * 50_000)]) for i in range(40)]  # ~2 MB
+        for message in messages:
+            assert writer.send(message)
+        assert writer.backlog_bytes > 0  # the socket took only part of it
+        reader = ChannelReader()
+        found: list[object] = []
+        worker_end.setblocking(False)
+        deadline = time.monotonic() + 10
+        while len(found) < len(messages) and time.monotonic() < deadline:
+            try:
+                found.extend(reader.feed(worker_end.recv(1 << 16)))
+            except BlockingIOError:
+                await asyncio.sleep(0.005)  # the writer callback runs here
+        assert writer.backlog_bytes == 0
+        writer.close(1)
+        return found
+
+    found = asyncio.run(scenario())
+    assert [message[1][0][0] for message in found] == list(range(40))  # type: ignore[index]
+    worker_end.close()
+
+
+def test_a_gone_worker_makes_sends_fail_quietly() -> None:
+    proxy_end, worker_end = socket_pair()
+    writer = ChannelWriter(proxy_end, max_backlog_bytes=1 << 20)
+    worker_end.close()
+    assert writer.send(("jobs", [1])) is False  # EPIPE, not SIGPIPE, not an exception
+    assert writer.send(("counters", {})) is False
+    assert writer.close(0.1) is False
+
+
+def test_closing_with_nobody_reading_gives_up_at_its_deadline() -> None:
+    proxy_end, worker_end = socket_pair()
+    writer = ChannelWriter(proxy_end, max_backlog_bytes=16 << 20)
+    for i in range(100):
+        writer.send(("jobs", [(i, b"w" * 50_000)]))
+    started = time.monotonic()
+    assert writer.close(0.3) is False
+    assert time.monotonic() - started < 2.0
+    assert writer.send(("stop", None)) is False  # closed
+    worker_end.close()
