@@ -4,9 +4,9 @@ One class, `ShadowAddon`, with options prefixed `shadow_`. Its hooks are plain, 
 O(1): guard clauses, a snapshot of the request and the primary's response, appended to an outbox.
 The outbox goes to the pipeline's bounded queue 20 milliseconds later, in one message, from a
 loop callback: so the hand-over's cost (pickling the batch, one non-blocking send to the worker)
-is neither inside the hook, which the live response waits for, nor paid once per request. It never edits,
-delays or fails the live flow: the primary's response goes to the client exactly as it came, and
-every error of ours is swallowed and counted.
+is neither inside the hook, which the live response waits for, nor paid once per request. It
+never edits, delays or fails the live flow: the primary's response goes to the client exactly as
+it came, and every error of ours is swallowed and counted.
 
 One more hook serves the listener, not the mirror: with TLS to the client, mitmproxy picks the
 ALPN protocol in the client's order of preference, and some clients (httpx among them) list

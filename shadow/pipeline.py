@@ -401,13 +401,20 @@ class Worker:
             asyncio.get_running_loop().remove_reader(self.jobs.fileno())
             self._stopping.set()
             return
-        for kind, payload in channel.feed(data):
-            if kind == "jobs":
-                self._waiting.extend(_job_of(one) for one in payload)
-            elif kind == "counters":
-                self.counters.merge(payload)
-            elif kind == "stop":
-                self._stopping.set()
+        try:
+            for kind, payload in channel.feed(data):
+                if kind == "jobs":
+                    self._waiting.extend(_job_of(one) for one in payload)
+                elif kind == "counters":
+                    self.counters.merge(payload)
+                elif kind == "stop":
+                    self._stopping.set()
+        except Exception:
+            # A stream that cannot be read cannot be resynchronised: stop mirroring (the proxy's
+            # sends then fail and are counted as drops); the live path is not affected.
+            log.exception("reading from the proxy failed; stopping the mirror")
+            asyncio.get_running_loop().remove_reader(self.jobs.fileno())
+            self._stopping.set()
         self._dispatch()
 
     def _dispatch(self) -> None:
