@@ -122,6 +122,14 @@ class FakeSide:
         async def stop() -> None:
             if self._server is not None:
                 self._server.close()
+            # Connections still open (keep-alive, a slow answer) are closed by their handlers'
+            # `finally`, not left to the garbage collector (a ResourceWarning, an error here).
+            current = asyncio.current_task()
+            handlers = [task for task in asyncio.all_tasks() if task is not current]
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+            await asyncio.sleep(0)  # the transports finish closing on the next iteration
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
