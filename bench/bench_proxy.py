@@ -301,11 +301,7 @@ class _Connection:
         head = await self.reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(f"live failure: {head[:60]!r}")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await self.reader.readexactly(length)
+        await self.reader.readexactly(_content_length(head))
 
     def close(self) -> None:
         self.writer.close()

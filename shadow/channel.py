@@ -76,7 +76,16 @@ class ChannelWriter:
         return True
 
     def _flush(self) -> bool:
-        """Send what the socket takes of the backlog; False once the worker is gone."""
+        """Send what the socket takes of the backlog, and have the loop send the rest when the
+        worker has read; False once the worker is gone."""
+        self._send_backlog()
+        if self._backlog and not self.closed:
+            self._watch()
+        else:
+            self._unwatch()
+        return not self.closed
+
+    def _send_backlog(self) -> None:
         try:
             while self._backlog:
                 sent = self._sock.send(self._backlog, _SEND_FLAGS)
@@ -85,11 +94,6 @@ class ChannelWriter:
             pass
         except OSError:
             self.closed = True
-        if self._backlog and not self.closed:
-            self._watch()
-        elif self._watching is not None:
-            self._unwatch()
-        return not self.closed
 
     def _watch(self) -> None:
         # Outside an event loop (tests, start-up) the backlog goes with the next send or close.
@@ -118,8 +122,7 @@ class ChannelWriter:
 
     def close(self, timeout_s: float) -> bool:
         """Send the backlog (waiting up to `timeout_s`), then close; True if all of it went."""
-        if self._watching is not None:
-            self._unwatch()
+        self._unwatch()
         deadline = time.monotonic() + timeout_s
         while self._backlog and not self.closed:
             remaining = deadline - time.monotonic()
@@ -127,9 +130,7 @@ class ChannelWriter:
                 break
             _, writable, _ = select.select([], [self._sock], [], remaining)
             if writable:
-                self._flush()
-                if self._watching is not None:
-                    self._unwatch()
+                self._send_backlog()
         complete = not self._backlog and not self.closed
         self.closed = True
         self._backlog.clear()

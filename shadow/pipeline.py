@@ -172,7 +172,7 @@ class Pipeline:
 def worker_main(
     mirroring: Mirroring,
     proxy_id: str,
-    jobs: socket.socket,
+    inbox: socket.socket,
     room: multiprocessing.synchronize.BoundedSemaphore,
     killed: multiprocessing.synchronize.Event,
     ready: multiprocessing.synchronize.Event,
@@ -189,7 +189,7 @@ def worker_main(
     root.addHandler(handler)
     root.setLevel(log_level if log_level != logging.NOTSET else logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
-        worker = Worker(mirroring, proxy_id, jobs, room, killed, ready, parent_pid)
+        worker = Worker(mirroring, proxy_id, inbox, room, killed, ready, parent_pid)
         # Start-up (imports, the store, noise) runs at normal priority: it is short and once.
         worker.before_threads = lambda: _yield_to_the_live_path(
             mirroring.proxy.worker_idle, mirroring.proxy.worker_nice
@@ -230,7 +230,7 @@ class Worker:
         self,
         mirroring: Mirroring,
         proxy_id: str,
-        jobs: socket.socket,
+        inbox: socket.socket,
         room: multiprocessing.synchronize.BoundedSemaphore,
         killed: multiprocessing.synchronize.Event,
         ready: multiprocessing.synchronize.Event,
@@ -239,7 +239,7 @@ class Worker:
         self.mirroring = mirroring
         self.settings = mirroring.proxy
         self.proxy_id = proxy_id
-        self.jobs = jobs
+        self.inbox = inbox
         self.room = room
         self.before_threads: Callable[[], None] = lambda: None
         self.killed_event = killed
@@ -320,9 +320,9 @@ class Worker:
             stopping.set()
 
         loop.add_signal_handler(signal.SIGTERM, terminate)
-        self.jobs.setblocking(False)
+        self.inbox.setblocking(False)
         channel = ChannelReader()
-        loop.add_reader(self.jobs.fileno(), self._read, channel)
+        loop.add_reader(self.inbox.fileno(), self._read, channel)
         status = StatusServer(self.snapshot, self._kill_command)
         if self.settings.status_port is not None:
             self.status_port = await status.start("127.0.0.1", self.settings.status_port)
@@ -346,8 +346,8 @@ class Worker:
             await stopping.wait()
         finally:
             self._stop.set()
-            loop.remove_reader(self.jobs.fileno())
-            self.jobs.close()
+            loop.remove_reader(self.inbox.fileno())
+            self.inbox.close()
             # Jobs in flight get a short grace; what is still running then is abandoned.
             for _ in tasks:
                 with contextlib.suppress(asyncio.QueueFull):
@@ -391,15 +391,14 @@ class Worker:
     def _read(self, channel: ChannelReader) -> None:
         """Take what the proxy sent (a loop callback: many messages per wake-up)."""
         try:
-            data = self.jobs.recv(_READ_BYTES)
+            data = self.inbox.recv(_READ_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
         if not data:  # the proxy is gone (or closed its end without a stop message)
             log.warning("the proxy's channel closed; writing the last batch and stopping")
-            asyncio.get_running_loop().remove_reader(self.jobs.fileno())
-            self._stopping.set()
+            self._stop_reading()
             return
         try:
             for kind, payload in channel.feed(data):
@@ -413,9 +412,12 @@ class Worker:
             # A stream that cannot be read cannot be resynchronised: stop mirroring (the proxy's
             # sends then fail and are counted as drops); the live path is not affected.
             log.exception("reading from the proxy failed; stopping the mirror")
-            asyncio.get_running_loop().remove_reader(self.jobs.fileno())
-            self._stopping.set()
+            self._stop_reading()
         self._dispatch()
+
+    def _stop_reading(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.inbox.fileno())
+        self._stopping.set()
 
     def _dispatch(self) -> None:
         """Hand waiting jobs to the tasks while there are slots; a job gives its room in the
