@@ -24,6 +24,18 @@ from shadow.store import Batch, Store
 
 # The store stamps hourly counters with the real clock, so the report's "now" is the real one.
 NOW = datetime.now(UTC) + timedelta(minutes=1)
+
+
+def _last_night_start(now: datetime) -> datetime:
+    """Start of the report night's half hour: just before `now`, inside the 24-hour window, and
+    on one UTC date (the trend groups by date; a night straddling midnight would be split in two).
+    """
+    start = now - timedelta(minutes=31)
+    if start.date() == now.date():
+        return start
+    return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(minutes=45)
+
+
 JSON = {"content-type": "application/json"}
 PERSONAL = {
     "name": "Zofia Kowalczyk-Brzęczyszczykiewicz",
@@ -97,10 +109,11 @@ def _report(url: str, out: Path) -> Any:
     core = Verifier(CONFIG)
     # Two good nights, then the night of the report with the regression. Hourly counters carry
     # the real clock, so only the last night (written "now") counts what was skipped.
+    last_night = _last_night_start(NOW)
     for days_ago in (2, 1):
-        at = NOW - timedelta(days=days_ago, minutes=31)
+        at = last_night - timedelta(days=days_ago)
         _write_night(store, core, at, regress=False, count=False)
-    _write_night(store, core, NOW - timedelta(minutes=31), regress=True)
+    _write_night(store, core, last_night, regress=True)
     store.close()
     settings = ReportSettings(min_parity=0.9, min_compared=10, examples=2)
     summary = nightly.write(settings, url, out, now=NOW, declared_routes=["debtor", "note"])
@@ -124,8 +137,8 @@ def _check(summary: Any, out: Path) -> None:
     assert isinstance(example.primary, str)
     assert example.primary
     assert {f.field for f in debtor.noise_fields} == {"$.generated_at"}
-    # Three nights (a night's half hour may straddle midnight: count, do not index by date).
-    assert sum(n.compared for n in debtor.trend) == 90
+    # Three nights, each on a date of its own (see `_last_night_start`).
+    assert [n.compared for n in debtor.trend] == [30, 30, 30]
     assert debtor.trend[-1].parity == pytest.approx(20 / 30)
     assert all(n.parity == 1.0 for n in debtor.trend[:-1])
     assert debtor.latency["primary"].p50_ms == pytest.approx(24.0)
