@@ -109,7 +109,7 @@ def main() -> None:
         record = lab._register(DEBTORS, PROFILE, "bench", 1, None)
         spec = plan.TenantSpec(
             record.tenant_id, record.id_end, record.marker, "bench", DEBTORS,
-            settings.profile(PROFILE), 1, record.created_at.date(), settings.zone,
+            settings.profile(PROFILE), 1, record.created_at, settings.zone,
         )  # fmt: skip
         lab.destroy(record.tenant_id)  # it only served to get an id block for the plan
         started = time.perf_counter()
