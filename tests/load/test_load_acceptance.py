@@ -63,11 +63,18 @@ def sandbox(folder: Path, regressions: str = "") -> Iterator[Targets]:
             process.wait(timeout=10)
 
 
+# The absolute latency gate and the slowdown that must breach it. A clean candidate's p95 reached
+# 254 ms while the whole suite loaded a slow 2-core machine, so the gate sits well above that and
+# the slowdown well above the gate.
+P95_GATE = "p95 < 400ms"
+SLOWDOWN = "slow=450"
+
+
 def settings(**profile: Any) -> LoadSettings:
-    # 20 users at 2 requests/s each: pacing holds up to 500 ms per request, so a slow candidate
+    # 30 users at 1.33 requests/s each: pacing holds up to 750 ms per request, so a slow candidate
     # shows as slow (NO-GO) rather than as an offered rate it could not take (INVALID).
     base: dict[str, Any] = {
-        "tenant": 1, "rate": 40, "users": 20, "duration_s": 6, "warmup_s": 1, "pairs": 1,
+        "tenant": 1, "rate": 40, "users": 30, "duration_s": 6, "warmup_s": 1, "pairs": 1,
         "personas": {"agent": 1},
     }  # fmt: skip
     base.update(profile)
@@ -78,7 +85,7 @@ def settings(**profile: Any) -> LoadSettings:
             "environments": {"sandbox": {"max_rps": 200, "test_clients": [1], "registry": False}},
             "gates": {
                 "each": ["error_rate < 1%"],
-                "endpoints": {"debtor": ["p95 < 250ms", "p50 <= 2.5x primary"]},
+                "endpoints": {"debtor": [P95_GATE, "p50 <= 2.5x primary"]},
             },
             # A shared 2-core machine: run-to-run noise is well above the quiet 4%.
             "policy": {"min_tail_samples": 5, "noise_floor": 0.08, "resamples": 500},
@@ -103,7 +110,7 @@ def test_clean_candidate_is_go(clean: Targets, tmp_path: Path) -> None:
 
 
 def test_slow_route_is_no_go_naming_it(tmp_path: Path) -> None:
-    with sandbox(tmp_path / "sandbox", "slow=300") as targets:
+    with sandbox(tmp_path / "sandbox", SLOWDOWN) as targets:
         outcome = compare(settings(), "smoke", targets, tmp_path / "out")
     verdict = outcome.verdict
     assert verdict.outcome == Outcome.NO_GO, verdict.model_dump_json(indent=2)
@@ -111,7 +118,7 @@ def test_slow_route_is_no_go_naming_it(tmp_path: Path) -> None:
     by_name = {e.endpoint: e for e in verdict.endpoints}
     assert by_name["debtor"].outcome == Outcome.NO_GO
     assert by_name["debtors"].outcome == Outcome.GO
-    assert any("breaches p95 < 250ms" in c.reason for c in by_name["debtor"].checks)
+    assert any(f"breaches {P95_GATE}" in c.reason for c in by_name["debtor"].checks)
 
 
 def _cutover(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
