@@ -194,6 +194,7 @@ def read_run(plan: RunPlan, out: Path) -> RawRun:
     series: dict[str, RawSeries] = {}
     cpu: list[float] = [facts["cpu_percent"]] if facts.get("cpu_percent") is not None else []
     walls: list[float] = []
+    ramp_ups = [float(facts["ramp_up_s"])] if facts.get("ramp_up_s") is not None else []
     for path in sorted(out.glob("samples-*.bin")):
         try:
             part, chunk_facts = samplefile.decode(path.read_bytes())
@@ -206,6 +207,8 @@ def read_run(plan: RunPlan, out: Path) -> RawRun:
         if chunk_facts.get("cpu_percent") is not None:
             cpu.append(float(chunk_facts["cpu_percent"]))
         walls.append(float(chunk_facts.get("wall_s") or 0.0))
+        if chunk_facts.get("ramp_up_s") is not None:
+            ramp_ups.append(float(chunk_facts["ramp_up_s"]))
     return RawRun(
         RunFacts(
             arm=plan.arm,
@@ -218,6 +221,7 @@ def read_run(plan: RunPlan, out: Path) -> RawRun:
             locust_requests=facts.get("locust_requests"),
             workers=plan.workers,
             order=plan.order,
+            ramp_up_s=max(ramp_ups) if ramp_ups else None,
         ),
         series,
     )

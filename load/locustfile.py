@@ -9,7 +9,9 @@ pages the tenant's debtor list; `PaymentsUser` posts payments; `DashboardUser` l
 (a GraphQL query on the new side, the client page on the monolith); `DumpUser` starts the Dump
 Account job and polls it. Each task sends exactly one request, named by its route template, and
 every user is paced at `rate / users` requests/s (`constant_throughput`), so both arms get the
-same offered load whatever their latency (as long as it stays under the pacing interval).
+same offered load whatever their latency (as long as it stays under the pacing interval). Users
+start at phases spread over one interval, so the load arrives evenly rather than in bursts; the
+run's ramp-up ends when the last one starts, and the steady window never begins before that.
 
 Raw samples: an `events.request` listener keeps every request (finish time, latency, success) in
 compact arrays. A local run writes them to `samples-local.bin` at the end; a worker ships its new
@@ -40,6 +42,10 @@ from load.routes import BY_NAME
 from load.runs import RawSeries
 
 _user_numbers = count()
+# Each user's phase within one pacing interval: the golden-ratio sequence spreads any number of
+# users evenly, from a start of this process's own so that the workers' users interleave too.
+_GOLDEN = 0.6180339887498949
+_phase_start = random.random()
 
 
 def _options(parser: Any) -> None:
@@ -56,6 +62,10 @@ class Recorder:
         self.cpu0 = 0.0
         self.wall0 = 0.0
         self.stopped: float | None = None
+        self.spawned: float | None = None
+        self.users = 0
+        self.started_users = 0
+        self.last_user_started = 0.0
 
     def start(self) -> None:
         if self.t0 is None:
@@ -90,13 +100,29 @@ class Recorder:
     def drain(self) -> bytes:
         chunk, self.series = self.series, {}
         named = {f"{method} {name}": series for (method, name), series in chunk.items()}
-        return samplefile.encode(named, {"cpu_percent": self.cpu_percent(), "wall_s": self.wall()})
+        facts = {"cpu_percent": self.cpu_percent(), "wall_s": self.wall()}
+        return samplefile.encode(named, facts | {"ramp_up_s": self.ramp_up()})
 
     def wall(self) -> float:
         """Seconds from the start until the load stopped being offered (or until now)."""
         if self.t0 is None:
             return 0.0
         return (self.stopped or time.monotonic()) - self.wall0
+
+    def spawning_done(self, users: int) -> None:
+        if self.t0 is not None and self.spawned is None:
+            self.spawned, self.users = time.monotonic(), users
+
+    def user_started(self) -> None:
+        self.started_users += 1
+        self.last_user_started = time.monotonic()
+
+    def ramp_up(self) -> float | None:
+        """Seconds from the start until every user of this process was sending (None: not yet,
+        or never)."""
+        if self.spawned is None or self.started_users < self.users:
+            return None
+        return max(self.spawned, self.last_user_started) - self.wall0
 
     def stop(self) -> None:
         # test_stopping: the users stop here; requests in flight may still finish afterwards.
@@ -137,6 +163,13 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     recorder.start()
     if not isinstance(environment.runner, WorkerRunner):
         environment.runner.greenlet.spawn(_abort_watch, environment)
+
+
+def _on_spawning_complete(**_: Any) -> None:
+    # Fired in every process that runs users (a master tells its workers, with the total count:
+    # each recorder counts the users of its own process).
+    if _environment:
+        recorder.spawning_done(_environment[0].runner.user_count)
 
 
 def _on_test_stopping(environment: Any, **_: Any) -> None:
@@ -200,6 +233,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         "cpu_percent": recorder.cpu_percent() if not isinstance(runner, MasterRunner) else None,
         "aborted": _state["aborted"],
         "wall_s": recorder.wall(),
+        "ramp_up_s": recorder.ramp_up() if not isinstance(runner, MasterRunner) else None,
         "workers": len(getattr(runner, "clients", ())),
     }
     (out / "run.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
@@ -213,6 +247,7 @@ def _listen(hook: str, listener: Any) -> None:
 _listen("init_command_line_parser", _options)
 _listen("init", _on_init)
 _listen("test_start", _on_test_start)
+_listen("spawning_complete", _on_spawning_complete)
 _listen("test_stopping", _on_test_stopping)
 _listen("report_to_master", _on_report)
 _listen("worker_report", _on_worker_report)
@@ -234,9 +269,16 @@ class Persona(FastHttpUser):
     def on_start(self) -> None:
         self.plan = _plan(self.environment)
         self.host = self.plan.host
-        self.rng = random.Random(next(_user_numbers))
+        number = next(_user_numbers)
+        self.rng = random.Random(number)
         self.pace = constant_throughput(self.plan.user_rate)
         self.arm = self.plan.arm
+        # Users are spawned together: without a phase of their own they would all send at the
+        # same instant every interval, a burst the target has to queue (inflating latency) and
+        # the steady window would count in whole bursts.
+        phase = (_phase_start + number * _GOLDEN) % 1.0
+        time.sleep(phase / self.plan.user_rate)  # gevent-patched: yields to the other users
+        recorder.user_started()
 
     def wait_time(self) -> float:
         wait: float = self.pace(self)

@@ -50,6 +50,8 @@ class RunFacts:
     workers: int = 0
     order: int = 0
     """position in the campaign (A1 B1 B2 A2 ... are 0 1 2 3 ...)"""
+    ramp_up_s: float | None = None
+    """seconds until every user was running (the slowest process's); None when not reported"""
 
 
 @dataclass(frozen=True)
@@ -94,11 +96,14 @@ class RunResult:
 
 
 def steady(raw: RawRun, warmup_s: float, endpoint_of: Mapping[str, str]) -> RunResult:
-    """The run without its first `warmup_s` seconds, by logical endpoint.
+    """The run without its first `warmup_s` seconds, or without its ramp-up when the users took
+    longer than that to start (a loaded generator: counting those seconds would understate the
+    rate the users kept), by logical endpoint.
 
     `endpoint_of` maps route templates to logical endpoint names; a route it does not know keeps
     its own name (so nothing recorded is silently dropped).
     """
+    skipped_s = max(warmup_s, raw.facts.ramp_up_s or 0.0)
     collected: dict[str, tuple[list[float], int, int]] = {}
     routes: dict[str, str] = {}
     for route, series in raw.series.items():
@@ -107,7 +112,7 @@ def steady(raw: RawRun, warmup_s: float, endpoint_of: Mapping[str, str]) -> RunR
         latencies, requests, failures = collected.get(name, ([], 0, 0))
         # Masks and compress keep the per-request work in C: a million samples take well under
         # a second.
-        kept = [finished >= warmup_s for finished in series.finished_s]
+        kept = [finished >= skipped_s for finished in series.finished_s]
         good = list(map(operator.and_, kept, map(bool, series.ok)))
         latencies.extend(compress(series.latency_ms, good))
         kept_count, good_count = sum(kept), sum(good)
@@ -116,5 +121,5 @@ def steady(raw: RawRun, warmup_s: float, endpoint_of: Mapping[str, str]) -> RunR
     for name, (latencies, requests, failures) in collected.items():
         latencies.sort()
         endpoints[name] = EndpointSamples(latencies, requests, failures)
-    steady_s = max(raw.facts.duration_s - warmup_s, 0.0)
+    steady_s = max(raw.facts.duration_s - skipped_s, 0.0)
     return RunResult(raw.facts, steady_s, endpoints, routes)

@@ -470,6 +470,7 @@ def _run_row(run: RunResult) -> dict[str, Any]:
         "offered_rps": facts.offered_rps,
         "achieved_rps": round(run.achieved_rps, 3),
         "steady_s": run.steady_s,
+        "ramp_up_s": facts.ramp_up_s,
         "requests": run.requests,
         "locust_requests": facts.locust_requests,
         "workers": facts.workers,

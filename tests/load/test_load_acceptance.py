@@ -107,6 +107,10 @@ def test_clean_candidate_is_go(clean: Targets, tmp_path: Path) -> None:
     assert verdict.outcome == Outcome.GO, verdict.model_dump_json(indent=2)
     assert [run["label"] for run in verdict.runs] == ["A1", "B1"]
     assert {e.endpoint for e in verdict.endpoints} == {"debtor", "debtors"}
+    # Locust reported when all users ran; the steady window starts no earlier than that.
+    for run in verdict.runs:
+        assert 0 <= run["ramp_up_s"] < 6, run
+        assert run["steady_s"] <= 6 - max(1.0, run["ramp_up_s"]) + 0.5, run
 
 
 def test_slow_route_is_no_go_naming_it(tmp_path: Path) -> None:
@@ -182,6 +186,7 @@ def test_two_workers_totals_equal_the_sum_of_the_workers(clean: Targets, tmp_pat
     assert all(count > 0 for count in per_worker.values())
     assert facts["locust_requests"] == sum(per_worker.values())
     assert outcome.verdict.runs[0]["workers"] == 2
+    assert 0 <= outcome.verdict.runs[0]["ramp_up_s"] < 6  # reported by the workers
     assert (run_folder / "locust.html").stat().st_size > 10_000
 
 

@@ -7,6 +7,7 @@ import json
 import random
 import re
 from array import array
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -65,6 +66,20 @@ def test_steady_drops_the_warm_up_and_maps_routes() -> None:
     assert result.steady_s == 8.0
     assert result.routes["alpha"] == "GET /a"
     assert result.endpoints["alpha"].ordered_ms == sorted(result.endpoints["alpha"].ordered_ms)
+
+
+@pytest.mark.parametrize(("ramp_up_s", "skipped_s"), [(None, 2.0), (1.2, 2.0), (3.5, 3.5)])
+def test_steady_starts_after_the_ramp_up_when_it_outlasts_the_warm_up(
+    ramp_up_s: float | None, skipped_s: float
+) -> None:
+    # A loaded generator may take longer than the warm-up to start its users; the seconds before
+    # they all ran would otherwise count as seconds of the offered rate.
+    run = raw("primary", 0)
+    run = RawRun(replace(run.facts, ramp_up_s=ramp_up_s), run.series)
+    result = steady(run, 2.0, {})
+    assert result.steady_s == pytest.approx(10 - skipped_s)
+    assert result.endpoints["GET /a"].requests == round(2000 * (10 - skipped_s) / 10)
+    assert result.achieved_rps == pytest.approx(2 * 200)
 
 
 def _verdict():  # type: ignore[no-untyped-def]
