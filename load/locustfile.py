@@ -8,10 +8,11 @@ Personas (weights from the plan, so the mix is the profile's): `AgentUser` looks
 pages the tenant's debtor list; `PaymentsUser` posts payments; `DashboardUser` loads the dashboard
 (a GraphQL query on the new side, the client page on the monolith); `DumpUser` starts the Dump
 Account job and polls it. Each task sends exactly one request, named by its route template, and
-every user is paced at `rate / users` requests/s (`constant_throughput`), so both arms get the
-same offered load whatever their latency (as long as it stays under the pacing interval). Users
-start at phases spread over one interval, so the load arrives evenly rather than in bursts; the
-run's ramp-up ends when the last one starts, and the steady window never begins before that.
+every user starts one task every `users / rate` seconds (a slow task delays the next one, but
+the user never catches up in a burst), so both arms get the same offered load whatever their
+latency (as long as it stays under that interval). Users start at phases spread over one
+interval, so the load arrives evenly rather than in bursts; the run's ramp-up ends when the last
+one starts, and the steady window never begins before that.
 
 Raw samples: an `events.request` listener keeps every request (finish time, latency, success) in
 compact arrays. A local run writes them to `samples-local.bin` at the end; a worker ships its new
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import locust
-from locust import FastHttpUser, constant_throughput, task
+from locust import FastHttpUser, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from load import samplefile
@@ -163,6 +164,16 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     recorder.start()
     if not isinstance(environment.runner, WorkerRunner):
         environment.runner.greenlet.spawn(_abort_watch, environment)
+        environment.runner.greenlet.spawn(_end_when_due, environment)
+
+
+def _end_when_due(environment: Any) -> None:
+    """End the run `duration_s` after the test started. Locust's `-t` clock starts before its own
+    start-up work, and its stop inspects the call stack before it tells listeners: on a loaded
+    machine both took seconds off the run, or counted as run time seconds in which no user sent."""
+    time.sleep(_plan(environment).duration_s)  # gevent-patched: yields to the users
+    recorder.stop()
+    environment.runner.quit()
 
 
 def _on_spawning_complete(**_: Any) -> None:
@@ -271,17 +282,21 @@ class Persona(FastHttpUser):
         self.host = self.plan.host
         number = next(_user_numbers)
         self.rng = random.Random(number)
-        self.pace = constant_throughput(self.plan.user_rate)
         self.arm = self.plan.arm
+        self.interval = 1.0 / self.plan.user_rate
         # Users are spawned together: without a phase of their own they would all send at the
         # same instant every interval, a burst the target has to queue (inflating latency) and
-        # the steady window would count in whole bursts.
+        # the steady window would count in whole bursts. (Locust's constant_throughput would
+        # count this first wait as task time and bring them back in step: hence a schedule here.)
         phase = (_phase_start + number * _GOLDEN) % 1.0
-        time.sleep(phase / self.plan.user_rate)  # gevent-patched: yields to the other users
+        time.sleep(phase * self.interval)  # gevent-patched: yields to the other users
+        self.next_start = time.monotonic() + self.interval
         recorder.user_started()
 
     def wait_time(self) -> float:
-        wait: float = self.pace(self)
+        now = time.monotonic()
+        wait = max(0.0, self.next_start - now)
+        self.next_start = max(self.next_start, now) + self.interval
         return wait
 
     def debtor_id(self) -> int:
