@@ -136,6 +136,11 @@ def run_suites(config: Path, target: str, *args: str) -> list[Case]:
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert junit.exists(), done.stdout + done.stderr
+    return read_junit(junit)
+
+
+def read_junit(junit: Path) -> list[Case]:
+    """Every test case of a JUnit XML file, with its outcome and message."""
     cases = []
     for case in ET.parse(junit).iter("testcase"):
         problem = case.find("failure")
