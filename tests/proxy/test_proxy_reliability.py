@@ -98,11 +98,13 @@ def test_a_misbehaving_candidate_never_touches_the_live_path(
         assert answer.http_version == "HTTP/2"
         assert answer.status_code == 200
         assert answer.content == _raw_get(primary.port, "/json/h2")[1]
-        # HTTP/2 in clear text with prior knowledge: mitmproxy itself closes the connection
-        # (mitmproxy#3362) and says so in its log; the proxy goes on serving everyone else.
+        # HTTP/2 in clear text with prior knowledge: mitmproxy itself kills the flow (mitmproxy
+        # #3362) and says so in its log; the proxy goes on serving everyone else. Mitmproxy
+        # usually closes the connection, but leaves it open about once in 20-30 tries (measured
+        # on plain mitmdump 12, without this addon), so a client time-out is its answer too.
         with (
-            httpx.Client(http1=False, http2=True, timeout=10) as h2c,
-            pytest.raises(httpx.RemoteProtocolError),
+            httpx.Client(http1=False, http2=True, timeout=3) as h2c,
+            pytest.raises((httpx.RemoteProtocolError, httpx.ReadTimeout)),
         ):
             h2c.get(f"{proxy.url}/json/h2c")
         wait_for(lambda: "prior knowledge are currently not supported" in proxy.log(), 10,
