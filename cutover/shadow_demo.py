@@ -31,6 +31,7 @@ from cutover.config import CutoverConfig
 from cutover.sandboxctl import SandboxError, SandboxProcess, plan_for
 from cutover.shadow_cli import mirroring_of, serve, setup_logging
 from shadow.exchange import Different, NoiseOnly
+from shadow.mirror import ANY_ROUTE, accounted_for
 from shadow.noise import field_of
 from shadow.rules import Redaction, Route
 from shadow.settings import Mirroring
@@ -167,20 +168,26 @@ def _burst(url: str) -> int:
 
 def _wait_accounted(store: Store, sent: int) -> None:
     deadline = time.monotonic() + 60
+    accounted = mirrored = stored = 0
     while time.monotonic() < deadline:
         counts = store.counter_totals()
-        offered = sum(n for (_, name), n in counts.items() if name == "offered")
+        # Judged, or dropped before judging (e.g. stale on a machine too busy to keep up): the
+        # summary shows the drops with their reasons.
+        accounted = accounted_for(counts)
         mirrored = sum(n for (_, name), n in counts.items() if name == "mirrored")
         stored = sum(store.outcome_counts().values())
-        if offered >= sent and stored >= mirrored:
+        if accounted >= sent and stored >= mirrored:
             return
         time.sleep(0.2)
-    raise DemoStepError("the mirror did not account for every request within 60 s")
+    raise DemoStepError(
+        f"the mirror did not account for every request within 60 s: {accounted} of {sent} "
+        f"judged or dropped, {stored} of {mirrored} mirrored exchanges stored"
+    )
 
 
 def _summary(store: Store) -> Table:
     counts = store.counter_totals()
-    routes = sorted({route for route, _ in counts if route != "*"})
+    routes = sorted({route for route, _ in counts if route != ANY_ROUTE})
     fields: dict[str, Counter[str]] = {route: Counter() for route in routes}
     for exchange in store.read_exchanges(limit=100_000):
         outcome = exchange.outcome
@@ -207,4 +214,11 @@ def _summary(store: Store) -> Table:
             route, str(n("offered")), str(n("mirrored")), str(n("equal")), str(n("different")),
             str(n("noise_only")), str(n("candidate_failed")), skipped or "-", top or "-",
         )  # fmt: skip
+    early = ", ".join(
+        f"{name.removeprefix('dropped.')}={value}"
+        for (route, name), value in sorted(counts.items())
+        if route == ANY_ROUTE and name.startswith("dropped.")
+    )
+    if early:
+        table.caption = f"dropped before a route was known: {early}"
     return table

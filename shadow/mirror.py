@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -30,6 +30,15 @@ from shadow.verifier import Plan, Verifier
 
 CounterKey = tuple[str, str]
 ANY_ROUTE = "*"
+
+
+def accounted_for(counts: Mapping[CounterKey, int]) -> int:
+    """Live requests the counters account for: judged on a route (`offered`), or dropped before
+    that (by the proxy, or by the worker as stale or after the kill switch: no route yet)."""
+    return sum(
+        n for (route, name), n in counts.items()
+        if name == "offered" or (route == ANY_ROUTE and name.startswith("dropped."))
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from cutover.shadow_cli import mirroring_of
 from shadow.diff import Difference
 from shadow.exchange import CandidateFailed, Different, Equal, Exchange, Statuses, Timings
 from shadow.message import Request
-from shadow.mirror import RateCap, sample_draw
+from shadow.mirror import RateCap, accounted_for, sample_draw
 from shadow.noise import NoiseState, RouteCounts
 from shadow.pipeline import LiveJob, Pipeline, Worker
 from shadow.recording import read
@@ -83,6 +83,15 @@ def test_sqlite_store_counts_noise_and_prunes(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgres_store_counts_noise_and_prunes(postgres_store: str) -> None:
     _store_roundtrip(postgres_store)
+
+
+def test_accounting_counts_judged_requests_and_drops_before_judging_once() -> None:
+    counts = {
+        ("debtor", "offered"): 7, ("debtor", "mirrored"): 5, ("debtor", "skipped.unsafe"): 2,
+        ("debtor", "dropped.rate_cap"): 1,  # judged first: already in "offered"
+        ("*", "dropped.stale"): 3, ("*", "dropped.queue_full"): 4, ("note", "offered"): 2,
+    }  # fmt: skip
+    assert accounted_for(counts) == 7 + 2 + 3 + 4
 
 
 def test_sampling_is_fixed_by_the_key_and_the_rate_cap_holds() -> None:
@@ -178,6 +187,8 @@ def test_pipeline_drops_stale_jobs_counts_a_down_candidate_and_stops_on_kill(
             wait_for(
                 lambda: store.counter_totals().get(("*", "dropped.stale")) == 1, 20, "stale count"
             )
+            # Each job is accounted for once: the fresh one judged, the stale one dropped before.
+            assert accounted_for(store.counter_totals()) == 2
             failed = store.read_exchanges()[0].outcome
             assert isinstance(failed, CandidateFailed)
             assert failed.failure == "error"

@@ -18,7 +18,7 @@ import pytest
 from graphql import OperationDefinitionNode, parse
 from proxy_support import FakeSide, Mitmdump, Received, Sandbox, wait_for, write_config
 
-from shadow.mirror import ANY_ROUTE
+from shadow.mirror import accounted_for
 from shadow.store import Store
 
 TEST_TENANT = "-999000"
@@ -97,12 +97,7 @@ def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
             store = Store(f"sqlite:///{tmp_path / 'shadow.sqlite'}")
 
             def accounted() -> bool:
-                # Judged (offered) or dropped before that (counted under no route).
-                counts = store.counter_totals()
-                offered = sum(n for (_, name), n in counts.items() if name == "offered")
-                dropped = sum(n for (route, name), n in counts.items()
-                              if route == ANY_ROUTE and name.startswith("dropped."))  # fmt: skip
-                return offered + dropped == len(mix)
+                return accounted_for(store.counter_totals()) == len(mix)
 
             wait_for(accounted, 120, "every request to be accounted for")
             wait_for(
