@@ -185,6 +185,15 @@ def _wait_accounted(store: Store, sent: int) -> None:
     )
 
 
+def _reasons(counts: dict[tuple[str, str], int], route: str, prefix: str) -> str:
+    """`reason=n, ...` for the counters of `route` whose names start with `prefix`."""
+    return ", ".join(
+        f"{name.removeprefix(prefix)}={value}"
+        for (r, name), value in sorted(counts.items())
+        if r == route and name.startswith(prefix)
+    )
+
+
 def _summary(store: Store) -> Table:
     counts = store.counter_totals()
     routes = sorted({route for route, _ in counts if route != ANY_ROUTE})
@@ -204,21 +213,13 @@ def _summary(store: Store) -> Table:
         def n(name: str, route: str = route) -> int:
             return counts.get((route, name), 0)
 
-        skipped = ", ".join(
-            f"{name.removeprefix('skipped.')}={value}"
-            for (r, name), value in sorted(counts.items())
-            if r == route and name.startswith("skipped.")
-        )
+        skipped = _reasons(counts, route, "skipped.")
         top = ", ".join(f"{path} ({k})" for path, k in fields[route].most_common(4))
         table.add_row(
             route, str(n("offered")), str(n("mirrored")), str(n("equal")), str(n("different")),
             str(n("noise_only")), str(n("candidate_failed")), skipped or "-", top or "-",
         )  # fmt: skip
-    early = ", ".join(
-        f"{name.removeprefix('dropped.')}={value}"
-        for (route, name), value in sorted(counts.items())
-        if route == ANY_ROUTE and name.startswith("dropped.")
-    )
+    early = _reasons(counts, ANY_ROUTE, "dropped.")
     if early:
         table.caption = f"dropped before a route was known: {early}"
     return table
