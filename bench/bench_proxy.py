@@ -10,7 +10,9 @@ client is a raw asyncio HTTP/1.1 keep-alive client):
   in blocks of a few seconds in a changing order, so drift hits all alike, and only each block's
   steady state is counted (see `_latencies`): the figure is the median of the rounds' ratios, and
   every round's ratio is printed; the two non-mirroring proxies against each other give the A/A
-  ratio: what a difference of nothing looks like on this machine;
+  ratio: what a difference of nothing looks like on this machine; each median comes with a 90%
+  bootstrap interval over the rounds, so a run says whether it could have come out the other side
+  of its target;
 * live throughput (16 connections) with 100% mirroring (fast candidate plus secondary) against
   mirroring off, in interleaved rounds (A B B A ...): the figure is the median of the per-round
   ratios, and every round's ratio is printed, so a noisy neighbour shows as a spread;
@@ -33,6 +35,7 @@ import functools
 import json
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import statistics
@@ -53,6 +56,7 @@ MITMDUMP = Path(sys.executable).parent / "mitmdump"
 LATENCY_ROUNDS = 30  # a round of three proxies takes 7.5 s; fewer leave the p99 ratio too noisy
 LATENCY_BLOCK_S = 2.5  # per proxy and round
 LATENCY_SETTLE_S = 0.8  # the start of each block that is not counted
+BOOTSTRAP_DRAWS = 2000
 THROUGHPUT_ROUNDS = 12
 THROUGHPUT_ROUND_S = 2.0
 CONNECTIONS = 16
@@ -421,6 +425,15 @@ def _ratios(
     return statistics.median(each), _pooled(rounds, (a,), q) / _pooled(rounds, reference, q), each
 
 
+def _interval(ratios: list[float], draws: int = BOOTSTRAP_DRAWS) -> str:
+    """A 90% bootstrap interval of the median of the rounds' ratios: how far the figure could
+    move on another run of this machine. The rounds are resampled with a fixed seed, so the same
+    rounds always print the same interval."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(draws))
+    return f"90% interval {medians[int(0.05 * draws)]:.3f} to {medians[int(0.95 * draws) - 1]:.3f}"
+
+
 def latency(work: Path, primary: str, slow: str, secondary: str) -> list[Row]:
     """Live p50/p99 through a mirroring proxy (500 ms candidate) vs a non-mirroring one, and the
     same for two non-mirroring ones (A/A): how far apart two identical proxies measure here."""
@@ -446,11 +459,12 @@ def latency(work: Path, primary: str, slow: str, secondary: str) -> list[Row]:
         rows.append((f"live {name} latency, candidate 500 ms", f"{on_ms:.3f} ms vs {off_ms:.3f} ms",
                      f"{median:.3f}x", "≤ 1.05x (median of rounds)"))  # fmt: skip
         rows.append(("  per-round ratios", " ".join(f"{r:.2f}" for r in each),
-                     f"pooled {pooled:.3f}x", ""))  # fmt: skip
+                     f"pooled {pooled:.3f}x", _interval(each)))  # fmt: skip
         aa_median, aa_pooled, aa_each = _ratios(rounds, 2, (1,), q)
         spread = f"rounds {min(aa_each):.2f} to {max(aa_each):.2f}"
-        rows.append((f"  A/A: two non-mirroring proxies, {name}", spread,
-                     f"{aa_median:.3f}x", f"pooled {aa_pooled:.3f}x"))  # fmt: skip
+        aa_note = f"pooled {aa_pooled:.3f}x; {_interval(aa_each)}"
+        rows.append((f"  A/A: two non-mirroring proxies, {name}", spread, f"{aa_median:.3f}x",
+                     aa_note))  # fmt: skip
     counted = sum(len(found[0]) for found in rounds)
     rows.append(("  requests counted (steady state)", f"{counted} a proxy", "", ""))
     rows.append(("  mirrored during the latency run", f"{mirrored} of {sent[0]}", "", ""))
@@ -493,7 +507,7 @@ def throughput(work: Path, primary: str, fast: str, secondary: str) -> list[Row]
          f"{statistics.median(rates[on.port]):.0f} vs {statistics.median(rates[off.port]):.0f} "
          "req/s (medians)", f"{statistics.median(ratios):.3f}x", "≥ 0.90x (median of rounds)"),
         ("  per-round ratios", " ".join(f"{r:.2f}" for r in ratios),
-         f"min {min(ratios):.2f}", ""),
+         f"min {min(ratios):.2f}", _interval(ratios)),
         ("  mirrored during the throughput run",
          f"{mirrored} of {offered} ({mirrored / offered:.1%})",
          "", ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "nothing dropped"),
