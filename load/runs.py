@@ -98,12 +98,15 @@ class RunResult:
 def steady(raw: RawRun, warmup_s: float, endpoint_of: Mapping[str, str]) -> RunResult:
     """The run without its first `warmup_s` seconds, or without its ramp-up when the users took
     longer than that to start (a loaded generator: counting those seconds would understate the
-    rate the users kept), by logical endpoint.
+    rate the users kept), and without what finished after its end, by logical endpoint.
 
     `endpoint_of` maps route templates to logical endpoint names; a route it does not know keeps
     its own name (so nothing recorded is silently dropped).
     """
     skipped_s = max(warmup_s, raw.facts.ramp_up_s or 0.0)
+    # Requests still in flight when the users stopped finish afterwards; counted, they would add
+    # up to a latency's worth of requests to the window and overstate the rate kept.
+    end_s = raw.facts.duration_s
     collected: dict[str, tuple[list[float], int, int]] = {}
     routes: dict[str, str] = {}
     for route, series in raw.series.items():
@@ -112,7 +115,7 @@ def steady(raw: RawRun, warmup_s: float, endpoint_of: Mapping[str, str]) -> RunR
         latencies, requests, failures = collected.get(name, ([], 0, 0))
         # Masks and compress keep the per-request work in C: a million samples take well under
         # a second.
-        kept = [finished >= skipped_s for finished in series.finished_s]
+        kept = [skipped_s <= finished <= end_s for finished in series.finished_s]
         good = list(map(operator.and_, kept, map(bool, series.ok)))
         latencies.extend(compress(series.latency_ms, good))
         kept_count, good_count = sum(kept), sum(good)

@@ -82,6 +82,23 @@ def test_steady_starts_after_the_ramp_up_when_it_outlasts_the_warm_up(
     assert result.achieved_rps == pytest.approx(2 * 200)
 
 
+def test_steady_leaves_out_requests_that_finished_after_the_run_ended() -> None:
+    # Requests in flight when the users stop finish after the run's end: a latency's worth of
+    # requests that would overstate the rate the run kept, and their failures (users stopped
+    # mid-request) are not the target's.
+    run = raw("primary", 0)
+    late = RawSeries(array("d", [10.05, 10.2, 10.4]), array("d", [250.0, 400.0, 600.0]),
+                     array("B", [1, 0, 0]))  # fmt: skip
+    series = {route: RawSeries(array("d", s.finished_s), array("d", s.latency_ms), array("B", s.ok))
+              for route, s in run.series.items()}  # fmt: skip
+    series["GET /a"].extend(late)
+    result = steady(RawRun(run.facts, series), 2.0, {})
+    assert result.endpoints["GET /a"].requests == 1600
+    assert result.endpoints["GET /a"].failures == 0
+    assert max(result.endpoints["GET /a"].ordered_ms) < 250.0
+    assert result.achieved_rps == pytest.approx(400)
+
+
 def _verdict():  # type: ignore[no-untyped-def]
     gates = GateSet.model_validate({"each": ["p95 < 50ms", "p95 <= 1.10x primary"]})
     primary = [steady(raw("primary", 2 * i, seed=i), 2.0, {}) for i in range(2)]
