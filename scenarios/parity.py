@@ -11,7 +11,8 @@ redacted with shadow's `Redactor` before they reach a message or a report.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from shadow.compare import Comparator
@@ -71,7 +72,7 @@ class Parity:
     ) -> tuple[Difference, ...]:
         outcome = self.comparator.compare(route, document(*primary), document(*candidate))
         if isinstance(outcome, Different):
-            found = _with_reorders_summarised(outcome.differences, primary[0], candidate[0])
+            found = self._explained(route, outcome.differences, primary, candidate)
         elif isinstance(outcome, CandidateFailed | Skipped):
             found = (Difference("$", "changed", "comparable answer", outcome.detail),)
         else:
@@ -79,6 +80,87 @@ class Parity:
         if self.redactor is not None:
             found = tuple(self.redactor.redact_difference(d) for d in found)
         return found
+
+    def _explained(
+        self,
+        route: str,
+        differences: tuple[Difference, ...],
+        primary: tuple[Any, Mapping[str, Any]],
+        candidate: tuple[Any, Mapping[str, Any]],
+    ) -> tuple[Difference, ...]:
+        """The differences as QA should read them: a list whose items carry the same ids in
+        another order is one difference for the order, and its items are then compared by id.
+
+        Compared by position, a page in another order reads as every field of every item changed,
+        which hides both what happened and any other regression in the same answer (a dropped
+        field, say)."""
+
+        def differs_within(path: str) -> bool:
+            return any(_within(d.path, path) for d in differences)
+
+        aligned, reorders = _aligned_by_id(primary[0], candidate[0], "$.result", differs_within)
+        if not reorders:
+            return _with_reorders_summarised(differences, primary[0], candidate[0])
+        again = self.comparator.compare(route, document(aligned, primary[1]), document(*candidate))
+        rest = again.differences if isinstance(again, Different) else ()
+        found = (*_with_reorders_summarised(rest, aligned, candidate[0]), *reorders)
+        return tuple(sorted(found, key=_document_order))
+
+
+def _document_order(difference: Difference) -> tuple[str | int, ...]:
+    """`$.a[2]` before `$.a[10]`: the indices in a path compare as numbers."""
+    parts = re.split(r"\[(\d+)\]", difference.path)
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
+
+
+def _within(path: str, container: str) -> bool:
+    return path == container or path.startswith((container + "[", container + "."))
+
+
+def _aligned_by_id(
+    a: Any, b: Any, path: str, differs_within: Callable[[str], bool]
+) -> tuple[Any, list[Difference]]:
+    """`a` with every list whose items carry the same unique ids as `b`'s, in another order,
+    put in `b`'s order; and one difference naming both orders for each such list."""
+    if isinstance(a, list) and isinstance(b, list):
+        found: list[Difference] = []
+        a_ids, b_ids = _ids(a), _ids(b)
+        if (
+            a_ids is not None and b_ids is not None and a_ids != b_ids
+            and sorted(a_ids) == sorted(b_ids) and differs_within(path)
+        ):  # fmt: skip
+            by_id = dict(zip(a_ids, a, strict=True))
+            same_items = sorted(map(_canonical, a)) == sorted(map(_canonical, b))
+            what = "the same {n} items" if same_items else "{n} items with the same ids"
+            after = _order(b, "candidate", what)
+            if not same_items:
+                after += " (their other fields are compared by id, at these positions)"
+            found.append(Difference(path, "changed", _order(a, "primary", what), after))
+            a = [by_id[i] for i in b_ids]
+        if len(a) != len(b):
+            return a, found
+        items = []
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            item, inner = _aligned_by_id(x, y, f"{path}[{index}]", differs_within)
+            items.append(item)
+            found += inner
+        return items, found
+    if isinstance(a, dict) and isinstance(b, dict):
+        aligned, found = dict(a), []
+        for key in sorted(a.keys() & b.keys()):
+            aligned[key], inner = _aligned_by_id(a[key], b[key], f"{path}.{key}", differs_within)
+            found += inner
+        return aligned, found
+    return a, []
+
+
+def _ids(items: list[Any]) -> list[str] | None:
+    """The items' ids (as canonical JSON, so any id compares and sorts), if every item is an
+    object with an id and no two share one."""
+    ids = [_canonical(item.get("id")) if isinstance(item, dict) else "null" for item in items]
+    if "null" in ids or len(set(ids)) != len(ids):
+        return None
+    return ids
 
 
 def _with_reorders_summarised(
@@ -96,7 +178,7 @@ def _with_reorders_summarised(
             continue
         kept = [d for d in kept if d not in inside]
         kept.append(Difference(path, "changed", before, after))
-    return tuple(sorted(kept, key=lambda d: d.path))
+    return tuple(sorted(kept, key=_document_order))
 
 
 def _reordered_lists(a: Any, b: Any, path: str) -> list[tuple[str, str, str]]:
@@ -122,13 +204,13 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _order(items: list[Any], side: str) -> str:
+def _order(items: list[Any], side: str, what: str = "the same {n} items") -> str:
     ids = [item.get("id") if isinstance(item, dict) else None for item in items]
     shown = ids if all(i is not None for i in ids) else list(range(len(items)))
     label = "ids" if shown is ids else "items"
     head = ", ".join(str(i) for i in shown[:5])
     more = ", ..." if len(shown) > 5 else ""
-    return f"the same {len(items)} items; {side} order: {label} {head}{more}"
+    return f"{what.format(n=len(items))}; {side} order: {label} {head}{more}"
 
 
 def describe(action: str, route: str, differences: tuple[Difference, ...]) -> str:

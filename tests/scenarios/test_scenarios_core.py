@@ -96,6 +96,39 @@ def test_a_reordered_list_is_one_difference_naming_both_orders() -> None:
     assert found[0].path == "$.result.debtors[0].balance"
 
 
+def test_a_reordered_list_with_other_changes_names_the_order_once_and_compares_by_id() -> None:
+    parity = Parity(comparison_config(("debtors",), REDACTION))
+    page = {
+        "debtors": [{"id": n, "balance": f"{n}.00", "email": f"d{n}@example.org"}
+                    for n in range(1, 13)],
+        "page": 1,
+    }  # fmt: skip
+    # The candidate reverses the page, drops every email and gets one balance wrong.
+    candidate = [{"id": d["id"], "balance": d["balance"]} for d in page["debtors"][::-1]]
+    candidate[0]["balance"] = "0.00"  # debtor 12
+    found = parity.differences("debtors", (page, {}), ({**page, "debtors": candidate}, {}))
+    by_path = {d.path: d for d in found}
+    assert len(found) == 1 + 12 + 1, [d.path for d in found]
+    order = by_path["$.result.debtors"]
+    assert "primary order: ids 1, 2, 3, 4, 5, ..." in str(order.primary)
+    assert "candidate order: ids 12, 11, 10, 9, 8, ..." in str(order.candidate)
+    # Compared by id, at the candidate's positions: no balance reads as changed but debtor 12's.
+    balances = [d for d in found if d.path.endswith(".balance")]
+    assert [(d.path, d.primary, d.candidate) for d in balances] == [
+        ("$.result.debtors[0].balance", "12.00", "0.00")
+    ]
+    emails = [d for d in found if d.path.endswith(".email")]
+    assert {d.kind for d in emails} == {"removed"}
+    # In document order: [2] before [10].
+    assert [d.path for d in emails] == [f"$.result.debtors[{i}].email" for i in range(12)]
+    # Ids each side's database handed out (the candidate's differ): items stay compared by
+    # position, since there is no order to speak of.
+    renumbered = [{**d, "id": d["id"] + 100} for d in page["debtors"][::-1]]
+    found = parity.differences("debtors", (page, {}), ({**page, "debtors": renumbered}, {}))
+    assert "$.result.debtors" not in {d.path for d in found}
+    assert "$.result.debtors[0].id" in {d.path for d in found}
+
+
 def test_personal_values_are_redacted_in_differences() -> None:
     debtor = LegacyReader(WARSAW).debtor(LEGACY_DEBTOR)
     dropped = {k: v for k, v in debtor.items() if k != "email"}
