@@ -14,7 +14,7 @@ from scenarios.errors import ParityError, RefusalError, TargetError
 from scenarios.flow import Flow
 from scenarios.guard import TenantChoice, refusal
 from scenarios.parity import Parity, comparison_config, describe
-from shadow.rules import Redaction
+from shadow.rules import ComparisonConfig, Redaction, Route
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 REDACTION = Redaction.model_validate({"secret": "core-tests-redaction-key"})
@@ -127,6 +127,16 @@ def test_a_reordered_list_with_other_changes_names_the_order_once_and_compares_b
     found = parity.differences("debtors", (page, {}), ({**page, "debtors": renumbered}, {}))
     assert "$.result.debtors" not in {d.path for d in found}
     assert "$.result.debtors[0].id" in {d.path for d in found}
+    # A list the route compares unordered has no order to report: only the changed balance.
+    unordered = Route.model_validate({
+        "name": "debtors", "match": {"method": "GET", "path": "/scenario/debtors"},
+        "unordered": [{"path": "$.result.debtors", "key": "id"}],
+    })  # fmt: skip
+    keyed = Parity(ComparisonConfig(routes=(unordered,), redaction=REDACTION))
+    reversed_page = [dict(d) for d in page["debtors"][::-1]]
+    reversed_page[0]["balance"] = "0.00"
+    found = keyed.differences("debtors", (page, {}), ({**page, "debtors": reversed_page}, {}))
+    assert [(d.primary, d.candidate) for d in found] == [("12.00", "0.00")]
 
 
 def test_personal_values_are_redacted_in_differences() -> None:
