@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
@@ -88,17 +89,18 @@ class Parity:
         primary: tuple[Any, Mapping[str, Any]],
         candidate: tuple[Any, Mapping[str, Any]],
     ) -> tuple[Difference, ...]:
-        """The differences as QA should read them: a list whose items carry the same ids in
-        another order is one difference for the order, and its items are then compared by id.
+        """The differences as QA should read them: a list that holds the same items, or items
+        with the same ids, in another order is one difference for the order, and its items are
+        then compared by id.
 
-        Compared by position, a page in another order reads as every field of every item changed,
-        which hides both what happened and any other regression in the same answer (a dropped
-        field, say)."""
+        Compared by position, a reversed page of 64 debtors reads as 128 changed values, which
+        hides both what happened and any other regression in the same answer (a dropped field,
+        say)."""
 
         def differs_within(path: str) -> bool:
             return any(_within(d.path, path) for d in differences)
 
-        aligned, reorders = _aligned_by_id(primary[0], candidate[0], "$.result", differs_within)
+        aligned, reorders = _aligned(primary[0], candidate[0], "$.result", differs_within)
         if reorders:
             # Only orders the route's rules care about (not a list they compare unordered).
             moved = self.comparator.compare(
@@ -107,11 +109,10 @@ class Parity:
             material = moved.differences if isinstance(moved, Different) else ()
             reorders = [r for r in reorders if any(_within(d.path, r.path) for d in material)]
         if not reorders:
-            return _with_reorders_summarised(differences, primary[0], candidate[0])
+            return differences
         again = self.comparator.compare(route, document(aligned, primary[1]), document(*candidate))
         rest = again.differences if isinstance(again, Different) else ()
-        found = (*_with_reorders_summarised(rest, aligned, candidate[0]), *reorders)
-        return tuple(sorted(found, key=_document_order))
+        return tuple(sorted((*rest, *reorders), key=_document_order))
 
 
 def _document_order(difference: Difference) -> tuple[str | int, ...]:
@@ -124,87 +125,54 @@ def _within(path: str, container: str) -> bool:
     return path == container or path.startswith((container + "[", container + "."))
 
 
-def _aligned_by_id(
+def _aligned(
     a: Any, b: Any, path: str, differs_within: Callable[[str], bool]
 ) -> tuple[Any, list[Difference]]:
-    """`a` with every list whose items carry the same unique ids as `b`'s, in another order,
-    put in `b`'s order; and one difference naming both orders for each such list."""
+    """`a` with every list whose items match `b`'s (`_keys`) in another order put in `b`'s
+    order; and one difference naming both orders for each such list."""
     if isinstance(a, list) and isinstance(b, list):
         found: list[Difference] = []
-        a_ids, b_ids = _ids(a), _ids(b)
-        if (
-            a_ids is not None and b_ids is not None and a_ids != b_ids
-            and sorted(a_ids) == sorted(b_ids) and differs_within(path)
-        ):  # fmt: skip
-            by_id = dict(zip(a_ids, a, strict=True))
+        a_keys, b_keys = _keys(a), _keys(b)
+        if a_keys != b_keys and sorted(a_keys) == sorted(b_keys) and differs_within(path):
+            by_key = dict(zip(a_keys, a, strict=True))
             same_items = sorted(map(_canonical, a)) == sorted(map(_canonical, b))
             what = "the same {n} items" if same_items else "{n} items with the same ids"
             after = _order(b, "candidate", what)
             if not same_items:
                 after += " (their other fields are compared by id, at these positions)"
             found.append(Difference(path, "changed", _order(a, "primary", what), after))
-            a = [by_id[i] for i in b_ids]
+            a = [by_key[k] for k in b_keys]
         if len(a) != len(b):
             return a, found
         items = []
         for index, (x, y) in enumerate(zip(a, b, strict=True)):
-            item, inner = _aligned_by_id(x, y, f"{path}[{index}]", differs_within)
+            item, inner = _aligned(x, y, f"{path}[{index}]", differs_within)
             items.append(item)
             found += inner
         return items, found
     if isinstance(a, dict) and isinstance(b, dict):
         aligned, found = dict(a), []
         for key in sorted(a.keys() & b.keys()):
-            aligned[key], inner = _aligned_by_id(a[key], b[key], f"{path}.{key}", differs_within)
+            aligned[key], inner = _aligned(a[key], b[key], f"{path}.{key}", differs_within)
             found += inner
         return aligned, found
     return a, []
 
 
-def _ids(items: list[Any]) -> list[str] | None:
-    """The items' ids (as canonical JSON, so any id compares and sorts), if every item is an
-    object with an id and no two share one."""
+def _keys(items: list[Any]) -> list[str]:
+    """What matches an item with the other side's: its id, where every item is an object with an
+    id of its own; else the item itself, numbered among equal ones. As canonical JSON, so that
+    any key compares and sorts."""
     ids = [_canonical(item.get("id")) if isinstance(item, dict) else "null" for item in items]
-    if "null" in ids or len(set(ids)) != len(ids):
-        return None
-    return ids
-
-
-def _with_reorders_summarised(
-    differences: tuple[Difference, ...], primary: Any, candidate: Any
-) -> tuple[Difference, ...]:
-    """A list holding the same items in another order is one difference, not one per field.
-
-    Without this, a reversed page of 64 debtors reads as 128 changed values and hides what
-    happened; QA needs to see "same items, other order" at the list's path.
-    """
-    kept = list(differences)
-    for path, before, after in _reordered_lists(primary, candidate, "$.result"):
-        inside = [d for d in kept if d.path == path or d.path.startswith(path + "[")]
-        if not inside:
-            continue
-        kept = [d for d in kept if d not in inside]
-        kept.append(Difference(path, "changed", before, after))
-    return tuple(sorted(kept, key=_document_order))
-
-
-def _reordered_lists(a: Any, b: Any, path: str) -> list[tuple[str, str, str]]:
-    """(path, primary order, candidate order) for every list in both answers that holds the same
-    items in a different order; the orders are shown by `id` where items have one."""
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        if a != b and sorted(map(_canonical, a)) == sorted(map(_canonical, b)):
-            return [(path, _order(a, "primary"), _order(b, "candidate"))]
-        return [
-            found
-            for index, (x, y) in enumerate(zip(a, b, strict=True))
-            for found in _reordered_lists(x, y, f"{path}[{index}]")
-        ]
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [
-            found for key in sorted(a.keys() & b.keys())
-            for found in _reordered_lists(a[key], b[key], f"{path}.{key}")
-        ]  # fmt: skip
-    return []
+    if "null" not in ids and len(set(ids)) == len(ids):
+        return ids
+    seen: Counter[str] = Counter()
+    keys = []
+    for item in items:
+        value = _canonical(item)
+        keys.append(f"{value}#{seen[value]}")
+        seen[value] += 1
+    return keys
 
 
 def _canonical(value: Any) -> str:

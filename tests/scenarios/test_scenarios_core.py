@@ -94,6 +94,12 @@ def test_a_reordered_list_is_one_difference_naming_both_orders() -> None:
     found = parity.differences("debtors", (page, {}), (other, {}))
     assert len(found) == 7
     assert found[0].path == "$.result.debtors[0].balance"
+    # Items without ids (equal ones among them) are matched by value.
+    tagged = {**page, "tags": ["b", "a", "b", "c"]}
+    retagged = {**page, "tags": ["c", "b", "b", "a"]}
+    found = parity.differences("debtors", (tagged, {}), (retagged, {}))
+    assert [(d.path, d.kind) for d in found] == [("$.result.tags", "changed")]
+    assert "the same 4 items" in str(found[0].primary)
 
 
 def test_a_reordered_list_with_other_changes_names_the_order_once_and_compares_by_id() -> None:
