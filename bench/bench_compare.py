@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from deepdiff import DeepDiff
-from rich.console import Console
 from rich.table import Table
 
+from cutover import consoles
 from shadow import Comparator, ComparisonConfig, Different, Equal, Response
 
 SECONDS_PER_MEASURE = 2.0  # CPU seconds per measure, split over the rounds
@@ -187,7 +187,7 @@ def main() -> None:
         f"≥ {DIFFERING_TARGET:,}",
         verdict(core_differing >= DIFFERING_TARGET),
     )
-    console = Console()
+    console = consoles.console()
     console.print(table)
     console.print("differences explained: " + ", ".join(paths))
 

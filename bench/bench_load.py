@@ -20,9 +20,9 @@ import time
 from array import array
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from cutover import consoles
 from load.launcher import LOCUSTFILE, read_run
 from load.plan import RunPlan, TenantData
 from load.runs import RawRun, RawSeries, RunFacts, steady
@@ -175,7 +175,7 @@ def _throughput(table: Table, where: str, rps: float, cpu: float | None) -> None
 
 
 def main() -> None:
-    console = Console()
+    console = consoles.console()
     table = Table(title="load: generator throughput and verdict time")
     for column in ("measure", "value", "target", "ratio"):
         table.add_column(column)

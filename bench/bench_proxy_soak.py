@@ -14,10 +14,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bench.bench_proxy import Proxy, Row, fixed_rate, load_average, print_table, rss_mib, sides
+from cutover import consoles
 
 RATE = 100.0
 DEFAULT_SECONDS = 600.0
@@ -36,7 +36,7 @@ def _seconds() -> float:
 
 
 def main() -> None:
-    console = Console()
+    console = consoles.console()
     seconds = _seconds()
     warm_up = min(30.0, seconds / 10)
     marks = {"start": warm_up, "middle": seconds / 2, "end": seconds}

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from rich.console import Console
 from rich.table import Table
 
+from cutover import consoles
 from reports import nightly
 from reports.settings import ReportSettings
 from shadow.store import Store
@@ -189,7 +189,7 @@ def postgres(rows: int, now: datetime) -> tuple[float, float, int] | str:
 
 
 def main() -> None:
-    console = Console()
+    console = consoles.console()
     rows = int(os.environ.get("CUTOVER_BENCH_REPORT_ROWS", "1000000"))
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="cutover-bench-report-") as folder:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from faker import Faker
-from rich.console import Console
 from rich.table import Table
 
+from cutover import consoles
 from fixtures import Tenants, TenantSettings, plan, writer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def faker_per_row(debtors: int) -> float:
 
 
 def main() -> None:
-    console = Console()
+    console = consoles.console()
     settings = TenantSettings(batch_rows=20_000)
     table = Table(title=f"test tenants: {DEBTORS:,} debtors, profile {PROFILE}")
     for column in ("measure", "value", "target", "verdict"):

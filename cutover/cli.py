@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from cutover import demo as demo_module
 from cutover import shadow_demo
 from cutover.cli_config import config_or_exit
 from cutover.config import CutoverConfig
+from cutover.consoles import console
 from cutover.load_cli import load_app
 from cutover.report_cli import report_app
 from cutover.sandboxctl import DatabaseKind, SandboxError, SandboxProcess, plan_for
@@ -47,8 +47,8 @@ app.add_typer(scenarios_app, name="scenarios")
 app.command("shadow")(shadow_command)
 app.command("replay")(replay_command)
 
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = console()
+stderr = console(stderr=True)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Configuration file (YAML).", show_default=True)

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from cutover.cli_config import EXIT_BAD_CONFIG, config_or_exit
 from cutover.config import CutoverConfig
+from cutover.consoles import console
 from fixtures.lookup import TestTenantLookup
 from load.campaign import Outcome, Targets, calibrate, compare, run_target
 from load.errors import PlanError, RunError
@@ -37,8 +37,8 @@ load_app = typer.Typer(
     "11 INCONCLUSIVE, 12 INVALID).",
     no_args_is_help=True,
 )
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = console()
+stderr = console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
 ProfileOption = Annotated[

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from cutover.cli_config import EXIT_BAD_CONFIG, config_or_exit
 from cutover.config import CutoverConfig
+from cutover.consoles import console
 from load.routes import ENDPOINTS
 from reports import nightly, readiness
 from reports.errors import ReportError
@@ -44,8 +45,8 @@ report_app = typer.Typer(
     "threshold) and the cutover readiness page (exit 10 NOT READY, 11 UNKNOWN).",
     no_args_is_help=True,
 )
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = console()
+stderr = console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
 OutOption = Annotated[

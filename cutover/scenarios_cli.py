@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from cutover.configfile import ConfigError, load_config
+from cutover.consoles import console
 from cutover.scenario_context import UnknownEnvironmentError, context_from
 from scenarios.runner import run
 from scenarios.settings import Target
@@ -26,8 +26,8 @@ from scenarios.settings import Target
 EXIT_BAD_INPUT = 2
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
 scenarios_app = typer.Typer(help="QA scenario suites (exit 0 all passed, 1 not).")
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = console()
+stderr = console(stderr=True)
 
 
 def _refuse(message: str) -> typer.Exit:

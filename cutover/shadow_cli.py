@@ -22,7 +22,6 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -30,6 +29,7 @@ from rich.text import Text
 from cutover.cli_config import EXIT_BAD_CONFIG
 from cutover.config import CutoverConfig, TenantsConfig
 from cutover.configfile import ConfigError, load_config
+from cutover.consoles import console
 from fixtures.lookup import TestTenantLookup
 from fixtures.settings import TenantSettings
 from shadow.errors import ShadowError
@@ -42,8 +42,8 @@ from shadow.verifier import Verifier
 EXIT_FAILED = 1
 
 log = logging.getLogger("cutover.shadow")
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = console()
+stderr = console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,6 +28,7 @@ from rich.text import Text
 
 from cutover.cli_config import config_or_exit
 from cutover.config import CutoverConfig
+from cutover.consoles import console
 from fixtures import (
     IdRangeError,
     NotATestTenantError,
@@ -47,8 +47,8 @@ tenants_app = typer.Typer(
     help="Isolated test tenants in the monolith's and the services' databases.",
     no_args_is_help=True,
 )
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = console()
+stderr = console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cutover.consoles import LOG_WIDTH, console
+
 REPO = Path(__file__).resolve().parents[1]
 CUTOVER = str(Path(sys.executable).parent / "cutover")
 
@@ -127,3 +129,37 @@ def test_environment_is_up_to_date_so_a_second_make_installs_nothing() -> None:
         ["make", "-q", ".venv/.installed"], cwd=REPO, capture_output=True, timeout=60, check=False
     )
     assert result.returncode == 0
+
+
+def test_output_to_a_log_is_laid_out_wider_than_rich_s_80_columns(tmp_path: Path) -> None:
+    """Piped (a CI log, `make demo > log`), tables used to wrap at 80 columns; now they get
+    LOG_WIDTH, and COLUMNS still wins when it is set."""
+    store = "sqlite:////srv/cutover/a-store-path-long-enough-to-need-more-than-eighty-columns.db"
+    config = tmp_path / "cutover.yaml"
+    config.write_text(
+        (REPO / "cutover.yaml")
+        .read_text()
+        .replace("sqlite:///reports/sandbox/shadow.sqlite", store)
+    )
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    env["NO_COLOR"] = "1"
+
+    def check(extra: dict[str, str]) -> str:
+        result = subprocess.run(
+            [CUTOVER, "config", "check", str(config)], cwd=REPO, env={**env, **extra},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert max(len(line) for line in result.stdout.splitlines()) <= int(
+            extra.get("COLUMNS", LOG_WIDTH)
+        )
+        return result.stdout
+
+    assert store in check({})  # one line, not folded
+    assert store not in check({"COLUMNS": "80"})
+
+
+def test_a_console_off_a_terminal_takes_the_log_width_unless_columns_is_set() -> None:
+    assert console(environ={}).width == LOG_WIDTH  # pytest captures: not a terminal
+    assert console(stderr=True, environ={}).width == LOG_WIDTH
+    assert console(environ={"COLUMNS": "wide"}).width == LOG_WIDTH  # not a number: ignored
