@@ -14,8 +14,11 @@ client is a raw asyncio HTTP/1.1 keep-alive client):
   bootstrap interval over the rounds, so a run says whether it could have come out the other side
   of its target;
 * live throughput (16 connections) with 100% mirroring (fast candidate plus secondary) against
-  mirroring off, in interleaved rounds (A B B A ...): the figure is the median of the per-round
-  ratios, and every round's ratio is printed, so a noisy neighbour shows as a spread;
+  mirroring off, in interleaved rounds of a changing order: the figure is the median of the
+  per-round ratios, and every round's ratio is printed, so a noisy neighbour shows as a spread;
+  for reference, a third non-mirroring proxy is measured while a busy loop with no mirroring in
+  it takes half a core: on two cores, the live path, the client, the primary and the mirror
+  already want more than the machine has, and this row shows what any such load costs here;
 * the pipeline worker's CPU per mirrored exchange (candidate + secondary call + compare + store),
   from /proc over the throughput rounds, and the proxy's CPU per live request on vs off.
 
@@ -50,6 +53,8 @@ from typing import Any
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
+
+from cutover import consoles
 
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
@@ -471,36 +476,72 @@ def latency(work: Path, primary: str, slow: str, secondary: str) -> list[Row]:
     return rows
 
 
+def _busy_loop(switch: Any) -> None:
+    """Half a core of plain CPU work (1 ms busy, 1 ms asleep) while `switch` is set, in Linux's
+    SCHED_IDLE class like the mirror worker: load with no mirroring in it, for reference."""
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    while True:
+        if not switch.value:
+            time.sleep(0.005)
+            continue
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.001:
+            pass
+        time.sleep(0.001)
+
+
+@contextlib.contextmanager
+def busy_loop() -> Iterator[Any]:
+    """A process running `_busy_loop`; set the yielded value to 1 to start it, 0 to pause it."""
+    context = multiprocessing.get_context("spawn")
+    switch = context.Value("i", 0)
+    process = context.Process(target=_busy_loop, args=(switch,), daemon=True)
+    process.start()
+    try:
+        yield switch
+    finally:
+        process.terminate()
+        process.join(10)
+
+
 def throughput(work: Path, primary: str, fast: str, secondary: str) -> list[Row]:
-    """Live throughput with 100% mirroring vs off (A B B A rounds), and the CPU it costs."""
+    """Live throughput with 100% mirroring vs off, in rounds of a changing order, and the CPU it
+    costs; beside them, a third proxy that does not mirror is measured while a busy loop takes
+    half a core: what load with no mirroring in it costs the live path on this machine, so that a
+    miss can be told apart from a machine that has no core to spare."""
     on = Proxy(work, "throughput-on", primary, fast, secondary, concurrency=32)
     off = Proxy(work, "throughput-off", primary, fast, secondary, enabled=False)
-    rates: dict[int, list[float]] = {on.port: [], off.port: []}
-    served = {on.port: 0, off.port: 0}
-    proxy_cpu = {on.port: 0.0, off.port: 0.0}
+    busy = Proxy(work, "throughput-busy", primary, fast, secondary, enabled=False)
+    proxies = (on, off, busy)
+    rates: dict[int, list[float]] = {proxy.port: [] for proxy in proxies}
+    served = {proxy.port: 0 for proxy in proxies}
+    proxy_cpu = {proxy.port: 0.0 for proxy in proxies}
+    orders = _orders(len(proxies))
     try:
-        worker = on.worker_pid()
-        worker_before = cpu_s(worker)
-        for round_ in range(THROUGHPUT_ROUNDS):
-            # A B B A: each pair is measured in both orders, so drift cancels out.
-            order = (on, off) if round_ % 2 == 0 else (off, on)
-            for proxy in order:
-                before = cpu_s(proxy.process.pid)
-                done, elapsed = asyncio.run(_throughput(proxy.port, THROUGHPUT_ROUND_S))
-                proxy_cpu[proxy.port] += cpu_s(proxy.process.pid) - before
-                served[proxy.port] += done
-                rates[proxy.port].append(done / elapsed)
-        mirrored = on.drain()
-        worker_cpu = cpu_s(worker) - worker_before
-        counters = on.counters()
+        with busy_loop() as switch:
+            worker = on.worker_pid()
+            worker_before = cpu_s(worker)
+            for _ in range(THROUGHPUT_ROUNDS):
+                # Every order in turn, forwards and backwards, so drift hits all alike.
+                for proxy in (proxies[i] for i in next(orders)):
+                    switch.value = int(proxy is busy)
+                    before = cpu_s(proxy.process.pid)
+                    done, elapsed = asyncio.run(_throughput(proxy.port, THROUGHPUT_ROUND_S))
+                    switch.value = 0
+                    proxy_cpu[proxy.port] += cpu_s(proxy.process.pid) - before
+                    served[proxy.port] += done
+                    rates[proxy.port].append(done / elapsed)
+            mirrored = on.drain()
+            worker_cpu = cpu_s(worker) - worker_before
+            counters = on.counters()
     finally:
-        on.stop()
-        off.stop()
+        for proxy in proxies:
+            proxy.stop()
     ratios = [a / b for a, b in zip(rates[on.port], rates[off.port], strict=True)]
+    busy_ratios = [a / b for a, b in zip(rates[busy.port], rates[off.port], strict=True)]
     offered = served[on.port]
     dropped = {name: n for name, n in counters.items() if name.startswith("dropped.")}
-    cpu_on = proxy_cpu[on.port] / served[on.port] * 1000
-    cpu_off = proxy_cpu[off.port] / served[off.port] * 1000
+    cpu_on, cpu_off, cpu_busy = (proxy_cpu[p.port] / served[p.port] * 1000 for p in proxies)
     per = worker_cpu / max(mirrored, 1) * 1000
     return [
         ("live throughput, 16 connections",
@@ -511,8 +552,12 @@ def throughput(work: Path, primary: str, fast: str, secondary: str) -> list[Row]
         ("  mirrored during the throughput run",
          f"{mirrored} of {offered} ({mirrored / offered:.1%})",
          "", ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "nothing dropped"),
+        ("  reference: not mirroring, beside a busy loop taking half a core (SCHED_IDLE)",
+         f"{statistics.median(rates[busy.port]):.0f} vs {statistics.median(rates[off.port]):.0f} "
+         "req/s (medians)", f"{statistics.median(busy_ratios):.3f}x",
+         f"no mirroring in it; {_interval(busy_ratios)}"),
         ("proxy CPU per live request", f"{cpu_on:.2f} vs {cpu_off:.2f} ms",
-         f"{cpu_on / cpu_off:.3f}x", ""),
+         f"{cpu_on / cpu_off:.3f}x", f"beside the busy loop: {cpu_busy / cpu_off:.3f}x"),
         ("pipeline CPU per mirrored exchange",
          f"{per:.2f} ms (candidate + secondary + compare + store)", "", "≤ 1 ms"),
     ]  # fmt: skip
@@ -533,7 +578,7 @@ def print_table(
 
 
 def main() -> None:
-    console = Console()
+    console = consoles.console()
     console.print(f"bench_proxy: load average at start {load_average()}")
     rows: list[Row] = []
     with sides() as (primary, fast, slow, secondary), tempfile.TemporaryDirectory() as tmp:
