@@ -138,7 +138,12 @@ def _live(client: httpx.Client, method: str, target: str, **kw: object) -> LiveJ
 
 
 def test_pipeline_mirrors_sandbox_traffic_into_the_store(sandbox: Sandbox, tmp_path: Path) -> None:
-    mirroring = _mirroring(tmp_path, sandbox.monolith, sandbox.services)
+    # The sandbox stamps `generated_at` to the second: when the clock ticks between the
+    # secondary's call and the candidate's, one exchange cannot tell that it is noise (the tracker
+    # learns it over many), and this test would fail about once in a hundred runs on a busy
+    # machine. `request_id` differs on every call: that is the noise the secondary must show.
+    ignore_clock = {"default_route": {"ignore": ["$.generated_at"]}}
+    mirroring = _mirroring(tmp_path, sandbox.monolith, sandbox.services, **ignore_clock)
     pipeline = Pipeline(mirroring, proxy_id="pipeline-test")
     pipeline.start()
     try:
@@ -160,8 +165,7 @@ def test_pipeline_mirrors_sandbox_traffic_into_the_store(sandbox: Sandbox, tmp_p
     assert counters[("default", "mirrored")] == 3
     assert counters[("default", "secondary")] == 3
     outcomes = store.outcome_counts()
-    # The sandbox's request_id differs on every call: the secondary shows it is noise.
-    assert set(outcomes) <= {("default", "equal"), ("default", "noise_only")}
+    assert outcomes == {("default", "noise_only"): 3}
     recorded = sorted(r.target for r in read(tmp_path / "recording.jsonl"))
     assert recorded == [f"/api/debtor.php?id={i}" for i in (1, 2, 3)]
     store.close()
