@@ -16,11 +16,11 @@ from decimal import ROUND_HALF_EVEN
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from sandbox import wire
+from sandbox.calls import blocking_call_for
 from sandbox.domain import utc_now
 from sandbox.dumps import DumpRunner
 from sandbox.legacy import LOCAL_FORMAT, LegacyFormat, php_intval
@@ -52,6 +52,7 @@ class Scripts:
         rounding: str = ROUND_HALF_EVEN,
     ) -> None:
         self.store = store
+        self.call = blocking_call_for(store)
         self.fmt = fmt
         self.runner = runner
         self.rounding = rounding
@@ -70,7 +71,7 @@ class Scripts:
                 params: Params = dict(request.query_params)
                 if method == "POST":
                     params.update(self._body(await request.body(), request.headers))
-                payload = await run_in_threadpool(handler, params)
+                payload = await self.call(handler, params)
                 return self.json(self.fmt.ok(**payload))
             except LegacyError as exc:
                 return self.json(self.fmt.error(str(exc), exc.errno))
@@ -232,7 +233,7 @@ class Scripts:
         assert self.runner is not None
         job_id = request.query_params.get("job", "")
         try:
-            job = await run_in_threadpool(self.store.job, job_id)
+            job = await self.call(self.store.job, job_id)
         except NotFoundError:
             return self.json(self.fmt.error("Job not found", 404))
         if job.status != "done":

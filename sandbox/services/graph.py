@@ -24,11 +24,11 @@ from graphql import (
     validate,
 )
 from graphql.language import DocumentNode, FloatValueNode, IntValueNode, StringValueNode, ValueNode
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox import domain, wire
+from sandbox.calls import blocking_call_for
 from sandbox.domain import Account, Client, DebtFigures, Note, Payment, Plan, utc_now
 from sandbox.dumps import DumpRunner
 from sandbox.money import parse_amount
@@ -194,6 +194,7 @@ class Graph:
         empty_lists_as_null: bool = False,
     ) -> None:
         self.store, self.fmt, self.runner, self.rounding = store, fmt, runner, rounding
+        self.call = blocking_call_for(store)
         self.empty_lists_as_null = empty_lists_as_null
         self.schema = self._schema()
         self._documents: dict[str, tuple[DocumentNode | None, list[dict[str, Any]]]] = {}
@@ -392,7 +393,7 @@ class Graph:
             return json_response({"errors": [{"message": "The body is not valid JSON."}]}, 400)
         if not isinstance(body, dict):
             return json_response({"errors": [{"message": "The body must be a JSON object."}]}, 400)
-        status, payload = await run_in_threadpool(self.execute, body)
+        status, payload = await self.call(self.execute, body)
         return json_response(_plain(payload), status)
 
 

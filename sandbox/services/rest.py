@@ -12,11 +12,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from sandbox import domain, wire
+from sandbox.calls import blocking_call_for
 from sandbox.domain import utc_now
 from sandbox.dumps import DumpRunner
 from sandbox.money import parse_amount
@@ -125,9 +125,10 @@ class Rest:
         self, store: Store, fmt: V2Format, runner: DumpRunner, rounding: str = ROUND_HALF_EVEN
     ) -> None:
         self.store, self.fmt, self.runner, self.rounding = store, fmt, runner, rounding
+        self._blocking = blocking_call_for(store)
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await run_in_threadpool(fn, *args)
+        return await self._blocking(fn, *args)
 
     async def client(self, request: Request) -> Response:
         client = await self.call(self.store.client, path_int(request, "client_id"))
