@@ -125,10 +125,7 @@ class Rest:
         self, store: Store, fmt: V2Format, runner: DumpRunner, rounding: str = ROUND_HALF_EVEN
     ) -> None:
         self.store, self.fmt, self.runner, self.rounding = store, fmt, runner, rounding
-        self._blocking = blocking_call_for(store)
-
-    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await self._blocking(fn, *args)
+        self.call = blocking_call_for(store)
 
     async def client(self, request: Request) -> Response:
         client = await self.call(self.store.client, path_int(request, "client_id"))
