@@ -3,8 +3,10 @@
 One line per request: `{"at", "method", "target", "headers", "body", "body_kind"}`. The target,
 headers and body pass through the same `Redactor` as stored exchanges, so a recording never holds
 a personal value; a replayed request carries the tokens instead (a search by a person's name then
-finds nobody, which is the price of a recording that is safe to keep). Binary bodies are not
-recorded (`body_kind: "omitted"`). Written by the pipeline's writer thread, read by replay.
+finds nobody, which is the price of a recording that is safe to keep). Form bodies
+(`application/x-www-form-urlencoded`) are redacted field by field, like a query string, and kept
+as text. Binary bodies are not recorded (`body_kind: "omitted"`). Written by the pipeline's writer
+thread, read by replay.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
     body: Any = None
     kind = "none"
     if request.body:
-        if codec.is_json_type(content_type) or codec.looks_like_json(request.body):
+        if _is_form(content_type) and _is_text(request.body):
+            # The patterns alone miss a name (`name=Anna+Kowalska`) and an encoded e-mail address
+            # (`anna%40example.org`): only the decoded fields show what is personal.
+            body = redactor.redact_form(request.body.decode("utf-8"))
+            kind = "text"
+        elif codec.is_json_type(content_type) or codec.looks_like_json(request.body):
             try:
                 body = redactor.redact_json(codec.parse_json(request.body, precise=False))
                 kind = "json"
@@ -47,6 +54,11 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
         "body_kind": kind,
     }
     return json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _is_form(content_type: str | None) -> bool:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    return media_type == "application/x-www-form-urlencoded"
 
 
 def _is_text(body: bytes) -> bool:
@@ -83,7 +95,9 @@ def _request_of(record: dict[str, Any]) -> Request:
     body = b""
     if kind == "json":
         body = json.dumps(record["body"], ensure_ascii=False, separators=(",", ":")).encode()
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     elif kind == "text":
         body = str(record["body"]).encode()
+    if kind in ("json", "text"):
+        # Tokens are longer or shorter than what they replaced: the recorded length is stale.
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     return Request.of(str(record["method"]), str(record["target"]), headers, body)

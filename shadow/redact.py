@@ -7,14 +7,18 @@ Sensitive headers (Authorization, Cookie, Set-Cookie, API keys, session tokens) 
 personal. Each personal value becomes `pii:` and 16 hex digits of HMAC-SHA256 under the configured
 secret: the same value gives the same token on both sides, so "equal on both sides" and "changed"
 stay visible while the value never is. Personal strings found in one document are also replaced
-wherever else they occur in it (a debtor's name quoted in a free-text note). Called by
-`verifier.Verifier` on every exchange, and by any adapter before it writes bodies or headers.
+wherever else they occur in it (a debtor's name quoted in a free-text note). A difference's path
+is redacted too: an object keyed by e-mail address, or an array matched by a personal field
+(`$.people[?(@.email=="anna@...")]`), would otherwise carry the value into the store and into the
+noise statistics; the same tokens stand in, so one field keeps one path across exchanges. Called
+by `verifier.Verifier` on every exchange, and by any adapter before it writes bodies or headers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import replace
@@ -24,10 +28,13 @@ from urllib.parse import quote, unquote
 
 from shadow import jsonpath
 from shadow.diff import Difference
-from shadow.exchange import CandidateFailed, Different, Exchange, NoiseOnly, Skipped
-from shadow.jsonpath import PatternSegment
+from shadow.errors import RuleError
+from shadow.exchange import CandidateFailed, Different, Equal, Exchange, NoiseOnly, Skipped
+from shadow.jsonpath import KeyedItem, PatternSegment, Segment
 from shadow.message import Headers
 from shadow.rules import Redaction
+
+AnyOutcome = Equal | Different | NoiseOnly | Skipped | CandidateFailed
 
 TOKEN: Final = re.compile(r"pii:[0-9a-f]{16}")
 
@@ -252,8 +259,17 @@ class Redactor:
         redacted = "/".join(segments)
         if not query:
             return redacted
+        return redacted + "?" + self.redact_form(query)
+
+    def redact_form(self, encoded: str) -> str:
+        """A query string or `application/x-www-form-urlencoded` body, redacted field by field.
+
+        Each value is decoded first (a `%40` hides an e-mail address from the patterns, a `+` the
+        space in a name), then tokenised whole under a personal name or scanned otherwise, and
+        encoded again, so the result is still a well-formed form.
+        """
         pairs = []
-        for item in query.split("&"):
+        for item in encoded.split("&"):
             name, eq, value = item.partition("=")
             plain_name, plain_value = (
                 unquote(name.replace("+", " ")),
@@ -263,9 +279,10 @@ class Redactor:
                 plain_value = self.token(plain_value)
             else:
                 plain_value = self.redact_text(plain_value)
-            name_part = quote(plain_name, safe="")
+            # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
+            name_part = quote(self.redact_text(plain_name), safe=":")
             pairs.append(f"{name_part}={quote(plain_value, safe=':')}" if eq else name_part)
-        return redacted + "?" + "&".join(pairs)
+        return "&".join(pairs)
 
     def redact_difference(self, difference: Difference) -> Difference:
         """A difference with both values redacted alike (so equal values keep equal tokens)."""
@@ -286,31 +303,73 @@ class Redactor:
         segments = tuple(jsonpath.split(path)) if path.startswith("$") else ()
         return replace(
             difference,
+            path=self.redact_path(path, known),
             primary=self._redact(difference.primary, segments, known, personal=personal),
             candidate=self._redact(difference.candidate, segments, known, personal=personal),
         )
 
-    def redact_exchange(self, exchange: Exchange) -> Exchange:
-        """An exchange ready to store: target and every difference redacted."""
-        outcome = exchange.outcome
+    def redact_path(self, path: str, known: Iterable[str] = ()) -> str:
+        """A difference path whose object keys and array filters hold no personal value.
+
+        Keys are treated as in documents (patterns, and the `known` strings); the value of a
+        filter (`[?(@.email=="...")]`) is tokenised when its field is personal and scanned
+        otherwise. `status` and `headers.<name>` name no person and are returned as they are.
+        """
+        if not path.startswith("$"):
+            return path
+        try:
+            segments = jsonpath.split(path)
+        except RuleError:
+            # A path that cannot be read back cannot be checked part by part; its token still
+            # groups the same field of later exchanges together.
+            return jsonpath.render([self.token(path)])
+        known = set(known)
+        redacted: list[Segment] = []
+        for position, segment in enumerate(segments):
+            if isinstance(segment, KeyedItem):
+                field_path = (*segments[: position + 1], segment.field)
+                value = self._redact_filter_value(segment.value, field_path, known)
+                redacted.append(KeyedItem(segment.field, value))
+            elif isinstance(segment, str):
+                redacted.append(self.redact_text(segment, known))
+            else:
+                redacted.append(segment)
+        return jsonpath.render(redacted)
+
+    def _redact_filter_value(
+        self, encoded: str, field_path: tuple[Segment, ...], known: set[str]
+    ) -> str:
+        try:
+            value = json.loads(encoded)
+        except ValueError:
+            return json.dumps(self.token(encoded))
+        personal = self.is_personal_path(field_path)
+        # Redacted as the element's own field is in a body, so the filter shows the same token.
+        return json.dumps(
+            self._redact(value, field_path, known, personal=personal), ensure_ascii=False
+        )
+
+    def redact_outcome(self, outcome: AnyOutcome) -> AnyOutcome:
+        """An outcome with every difference (path and values) and every detail redacted."""
         if isinstance(outcome, Different):
-            outcome = replace(
+            return replace(
                 outcome,
                 differences=tuple(self.redact_difference(d) for d in outcome.differences),
                 noise=tuple(self.redact_difference(d) for d in outcome.noise),
             )
-        elif isinstance(outcome, Skipped | CandidateFailed):
+        if isinstance(outcome, Skipped | CandidateFailed):
             # Details quote the request or the answer (a parameter that would not convert).
-            outcome = replace(outcome, detail=self.redact_text(outcome.detail))
-        elif isinstance(outcome, NoiseOnly):
-            outcome = replace(
-                outcome, noise=tuple(self.redact_difference(d) for d in outcome.noise)
-            )
+            return replace(outcome, detail=self.redact_text(outcome.detail))
+        if isinstance(outcome, NoiseOnly):
+            return replace(outcome, noise=tuple(self.redact_difference(d) for d in outcome.noise))
+        return outcome
+
+    def redact_exchange(self, exchange: Exchange) -> Exchange:
+        """An exchange ready to store: target and every difference redacted."""
         return replace(
             exchange,
             target=self.redact_target(exchange.target),
-            tenant=exchange.tenant,
-            outcome=outcome,
+            outcome=self.redact_outcome(exchange.outcome),
         )
 
 

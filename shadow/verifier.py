@@ -3,8 +3,10 @@
 `Verifier.plan` decides, for one live request, which route it falls under, whether it is safe,
 whose tenant it is, whether it is sampled, and what the candidate (and, for safe requests, the
 secondary) will be asked; or why it will not be mirrored. `Verifier.settle` takes the answers and
-returns the finished, redacted `Exchange`, updating the noise counts on the way. Neither does any
-I/O: the proxy addon, replay and the scenario suites call them around their own HTTP work.
+returns the finished, redacted `Exchange`, updating the noise counts on the way. The noise tracker
+sees differences only after redaction: its counts are stored per field, and a field's path can
+name a person (an object keyed by e-mail address). Neither does any I/O: the proxy addon, replay
+and the scenario suites call them around their own HTTP work.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from shadow.exchange import (
 )
 from shadow.message import CandidateFailure, Request, Response
 from shadow.noise import NoiseTracker
-from shadow.redact import Redactor
+from shadow.redact import AnyOutcome, Redactor
 from shadow.routes import Router
 from shadow.rules import ComparisonConfig
 
@@ -164,10 +166,13 @@ class Verifier:
     ) -> Exchange:
         """The finished exchange: compared, split into real differences and noise, redacted."""
         outcome = self._outcome(plan, primary, candidate, secondary)
-        exchange = Exchange(
+        target = plan.request.target
+        if self.redactor is not None:
+            target = self.redactor.redact_target(target)
+        return Exchange(
             route=plan.route,
             method=plan.request.method,
-            target=plan.request.target,
+            target=target,
             safety=plan.classification.safety,
             safety_reason=plan.classification.reason,
             outcome=outcome,
@@ -181,9 +186,9 @@ class Verifier:
             at=at,
             id=id,
         )
-        if self.redactor is not None:
-            exchange = self.redactor.redact_exchange(exchange)
-        return exchange
+
+    def _redacted(self, outcome: AnyOutcome) -> AnyOutcome:
+        return outcome if self.redactor is None else self.redactor.redact_outcome(outcome)
 
     def _outcome(
         self,
@@ -193,13 +198,18 @@ class Verifier:
         secondary: Response | CandidateFailure | None,
     ) -> Outcome:
         if plan.skip is not None:
-            return plan.skip
+            return self._redacted(plan.skip)
         if primary is None or candidate is None:
             raise ValueError("settle() needs the primary's and the candidate's answers")
         answers: list[Response | CandidateFailure] = [candidate]
         if isinstance(secondary, Response):
             answers.append(secondary)
-        outcomes = self.comparator.compare_many(plan.route, primary, answers)
+        # Redacted before the noise tracker sees them (see the module docstring); redaction is
+        # deterministic, so the same field still gets the same path in every exchange.
+        outcomes = [
+            self._redacted(outcome)
+            for outcome in self.comparator.compare_many(plan.route, primary, answers)
+        ]
         against_secondary: tuple[Difference, ...] = ()
         if len(outcomes) == 2:
             second = outcomes[1]

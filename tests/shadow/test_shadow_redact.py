@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -263,3 +264,98 @@ def test_outcome_details_are_redacted() -> None:
     ):
         exchange = Exchange(route="r", method="GET", target="/", safety="safe", outcome=outcome)
         assert "anna" not in REDACTOR.redact_exchange(exchange).to_json().decode()
+
+
+# -- paths: a difference's place in the document can name a person too ---------------------------
+
+PATHS = [
+    ("object keyed by e-mail", "$.contacts['anna.kowalska@example.com'].status",
+     "$.contacts['{}'].status", "anna.kowalska@example.com"),
+    ("filter on a personal field", '$.people[?(@.email=="anna@example.com")].balance',
+     '$.people[?(@.email=="{}")].balance', "anna@example.com"),
+    ("filter on a personal field, no pattern", '$.people[?(@.name=="Anna Kowalska")].balance',
+     '$.people[?(@.name=="{}")].balance', "Anna Kowalska"),
+    ("filter on a configured key", "$.debts[?(@.debtor_ref==4711)].amount",
+     '$.debts[?(@.debtor_ref=="{}")].amount', 4711),
+    ("e-mail in a filter on an ordinary field", '$.people[?(@.login=="anna@example.com")].x',
+     '$.people[?(@.login=="{}")].x', "anna@example.com"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "template", "value"), [case[1:] for case in PATHS], ids=[case[0] for case in PATHS]
+)
+def test_difference_paths_carry_tokens_instead_of_personal_values(
+    path: str, template: str, value: Any
+) -> None:
+    redacted = REDACTOR.redact_difference(Difference(path, "changed", "open", "closed"))
+    # The token is the one the value gets in a body, so a reader can match the two.
+    assert redacted.path == template.format(REDACTOR.token(value))
+    assert str(value) not in redacted.path
+    assert (redacted.primary, redacted.candidate) == ("open", "closed")
+
+
+ORDINARY_PATHS = [
+    "$.debts[?(@.id==7)].amount", '$.debts[?(@.status=="open")].amount', "$.items[3].ts",
+    "$.debtor.email", "$['odd key'].x", "status", "headers.etag",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ORDINARY_PATHS)
+def test_paths_that_name_nobody_are_kept(path: str) -> None:
+    assert REDACTOR.redact_path(path) == path
+
+
+def test_a_key_quoted_in_the_difference_values_is_tokenised_in_the_path() -> None:
+    added = Difference("$.contacts['Anna Kowalska']", "added", None, {"name": "Anna Kowalska"})
+    redacted = REDACTOR.redact_difference(added)
+    assert redacted.path == f"$.contacts['{REDACTOR.token('Anna Kowalska')}']"
+    assert "Anna" not in json.dumps(redacted.candidate)
+
+
+def test_a_path_that_cannot_be_read_back_is_tokenised_whole() -> None:
+    unreadable = '$.people[?(@.name=="Anna )] Kowalska")].x'
+    assert REDACTOR.redact_path(unreadable) == f"$['{REDACTOR.token(unreadable)}']"
+
+
+# -- form bodies: field by field, like a query string --------------------------------------------
+
+FORM = "name=Anna+Kowalska&email=anna.kowalska%40example.org&amount=12.50&note=ask+anna%40x.org"
+
+
+def test_form_bodies_are_redacted_field_by_field() -> None:
+    from urllib.parse import parse_qsl
+
+    fields = dict(parse_qsl(REDACTOR.redact_form(FORM), strict_parsing=True))
+    assert fields == {
+        "name": REDACTOR.token("Anna Kowalska"),
+        "email": REDACTOR.token("anna.kowalska@example.org"),
+        "amount": "12.50",
+        "note": f"ask {REDACTOR.token('anna@x.org')}",
+    }
+
+
+def test_recorded_form_bodies_hold_no_personal_value_and_replay_as_forms(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+    from urllib.parse import parse_qsl
+
+    from shadow import Request
+    from shadow.recording import line_of, read
+
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Content-Length": str(len(FORM)),
+    }
+    request = Request.of("POST", "/api/pay.php", headers, FORM.encode())
+    line = line_of(request, REDACTOR, datetime(2026, 11, 24, tzinfo=UTC))
+    for plain_value in ("Anna", "Kowalska", "anna", "%40"):
+        assert plain_value not in line
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text(line + "\n")
+    (replayed,) = read(recording)
+    assert replayed.header("content-type") == headers["Content-Type"]
+    assert replayed.header("content-length") is None  # the sender counts the redacted body
+    fields = dict(parse_qsl(replayed.body.decode(), strict_parsing=True))
+    assert fields["name"] == REDACTOR.token("Anna Kowalska")
+    assert fields["email"] == REDACTOR.token("anna.kowalska@example.org")
+    assert fields["amount"] == "12.50"

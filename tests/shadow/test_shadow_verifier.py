@@ -240,3 +240,70 @@ def test_draws_for_keys_are_fixed_and_spread_evenly() -> None:
     draws = [draw_for(f"debtor-{n}") for n in range(10_000)]
     assert all(0 <= draw < 1 for draw in draws)
     assert 0.08 < sum(draw < 0.1 for draw in draws) / len(draws) < 0.12
+
+
+# -- personal data in a difference's path: never stored, never counted as noise ----------------
+
+PEOPLE = ComparisonConfig.model_validate(
+    {
+        "routes": [
+            {
+                "name": "people",
+                "match": {"path": "/api/people.php"},
+                "unordered": [{"path": "$.people", "key": "email"}],
+            }
+        ],
+        "redaction": {"secret": "0123456789abcdef-secret"},
+        "noise": {"min_secondary": 3},
+    }
+)
+EMAIL = "anna.kowalska@example.com"
+
+
+def people(status: str, balance: int, seen_at: int = 0) -> Response:
+    return answer(
+        {
+            "contacts": {EMAIL: {"status": status, "seen_at": seen_at}},
+            "people": [{"email": EMAIL, "balance": balance}, {"email": "x@y.org", "balance": 0}],
+        }
+    )
+
+
+def email_token(core: Verifier) -> str:
+    assert core.redactor is not None
+    return core.redactor.token(EMAIL)
+
+
+def test_personal_keys_and_filters_reach_neither_the_exchange_nor_the_noise_state() -> None:
+    core = Verifier(PEOPLE)
+    plan = core.plan(Request.of("GET", "/api/people.php"))
+    # The secondary differs where the candidate does: both kinds of count are kept.
+    exchange = core.settle(plan, people("open", 1), people("closed", 2), people("new", 3))
+    assert isinstance(exchange.outcome, NoiseOnly)
+    token = email_token(core)
+    assert sorted(d.path for d in exchange.outcome.noise) == [
+        f"$.contacts['{token}'].status",
+        f'$.people[?(@.email=="{token}")].balance',
+    ]
+    # Array positions and filters are folded in noise fields; object keys are not.
+    counts = core.noise.state().routes["people"]
+    assert set(counts.secondary) == {f"$.contacts['{token}'].status", "$.people[*].balance"}
+    stored = exchange.to_json().decode() + core.noise.state().model_dump_json()
+    assert "kowalska" not in stored
+
+
+def test_noise_is_learned_per_field_across_exchanges_after_redaction() -> None:
+    core = Verifier(PEOPLE)
+    plan = core.plan(Request.of("GET", "/api/people.php"))
+    for moment in range(3):
+        core.settle(
+            plan, people("open", 1, moment), people("open", 1, moment + 10),
+            people("open", 1, moment + 20),
+        )  # fmt: skip
+    # No secondary this time: only the learned counts can call the timestamp noise.
+    outcome = core.settle(plan, people("open", 1, 1), people("closed", 1, 2)).outcome
+    assert isinstance(outcome, Different)
+    token = email_token(core)
+    assert [d.path for d in outcome.differences] == [f"$.contacts['{token}'].status"]
+    assert [d.path for d in outcome.noise] == [f"$.contacts['{token}'].seen_at"]
+    assert set(core.noise.state().routes["people"].secondary) == {f"$.contacts['{token}'].seen_at"}
