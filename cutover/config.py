@@ -80,6 +80,23 @@ def _database_url(value: str, info: ValidationInfo) -> str:
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 
 
+def _store_backend(value: str) -> str:
+    # The harness reads MariaDB, but keeps its own exchanges only where its store runs.
+    backend = sa.engine.make_url(value).get_backend_name()
+    if backend not in {"sqlite", "postgresql"}:
+        raise PydanticCustomError(
+            "store_url",
+            "expected a SQLite or PostgreSQL URL (sqlite:///shadow.sqlite or "
+            "postgresql+psycopg://user@host:5432/cutover): the shadow store is not kept in "
+            "{backend}",
+            {"backend": backend},
+        )
+    return value
+
+
+StoreUrl = Annotated[str, AfterValidator(_database_url), AfterValidator(_store_backend)]
+
+
 def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
     return value if value.is_absolute() else _base_dir(info) / value
 
@@ -121,7 +138,7 @@ class ShadowConfig(ComparisonConfig, ProxySettings):
     kill_switch_file: ConfigPath | None = Field(
         default=None, description="Mirroring stops while this file exists"
     )
-    store: DatabaseUrl = Field(
+    store: StoreUrl = Field(
         default="sqlite:///reports/shadow.sqlite",
         description="Where exchanges are stored (SQLite file or PostgreSQL)",
     )

@@ -46,11 +46,12 @@ def load_config(path: Path, environ: Mapping[str, str]) -> CutoverConfig:
             f"{path}: expected a mapping of sections (targets, databases, shadow, tenants, load, "
             f"reports) at the top level, found {found}. See cutover.example.yaml for the layout."
         )
+    written = data
     data = _substitute(data, environ, path, node, ())
     try:
         return CutoverConfig.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise ConfigError(_validation_message(path, node, exc)) from None
+        raise ConfigError(_validation_message(path, node, written, exc)) from None
 
 
 def _read(path: Path) -> str:
@@ -102,8 +103,10 @@ def _substitute(
     return _PLACEHOLDER.sub(replace, value)
 
 
-def _validation_message(path: Path, node: yaml.Node | None, exc: ValidationError) -> str:
-    problems = [_problem(node, error) for error in exc.errors(include_url=False)]
+def _validation_message(
+    path: Path, node: yaml.Node | None, written: Any, exc: ValidationError
+) -> str:
+    problems = [_problem(node, written, error) for error in exc.errors(include_url=False)]
     head = f"{path}: " + ("" if len(problems) == 1 else f"{len(problems)} problems: ")
     return (
         head + "; ".join(problems) + f". Fix the file and run `cutover config check {path}` again "
@@ -111,7 +114,7 @@ def _validation_message(path: Path, node: yaml.Node | None, exc: ValidationError
     )
 
 
-def _problem(node: yaml.Node | None, error: ErrorDetails) -> str:
+def _problem(node: yaml.Node | None, written: Any, error: ErrorDetails) -> str:
     at: KeyPath = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         parent_fields = _fields_at(at[:-1])
@@ -126,7 +129,8 @@ def _problem(node: yaml.Node | None, error: ErrorDetails) -> str:
     if error["type"] == "missing":
         return f"{_describe(at)} is required but missing{_line(node, at[:-1], 'in the mapping at')}"
     expected = error["msg"].replace("Input should be", "expected").replace("Value error, ", "")
-    return f"{_describe(at)}{_line(node, at)} is {_show(error['input'])}: {expected}"
+    shown = _show(_as_written(written, at, error["input"]))
+    return f"{_describe(at)}{_line(node, at)} is {shown}: {expected}"
 
 
 def _describe(at: KeyPath) -> str:
@@ -138,8 +142,25 @@ def _describe(at: KeyPath) -> str:
     return text
 
 
+def _as_written(written: Any, at: KeyPath, found: Any) -> Any:
+    """The value at `at` as the file writes it: `${NAME}` rather than the secret it stands for,
+    since messages end up in terminals and CI logs. `found` when the path is not in the file."""
+    value = written
+    for part in at:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return found
+    return value
+
+
+# The password of a URL (scheme://user:password@host) that a file holds as it is, not as a
+# ${NAME} placeholder (which is worth showing: it says which variable to look at).
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)(?!\$\{)[^/@\s]+@")
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = _URL_PASSWORD.sub(r"\1***@", repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

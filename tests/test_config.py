@@ -225,3 +225,31 @@ def test_redaction_secret_comes_from_the_environment_and_stays_secret(tmp_path: 
     assert config.shadow.redaction is not None
     assert config.shadow.redaction.secret.get_secret_value() == "k" * 32
     assert "k" * 32 not in repr(config)
+
+
+def test_a_message_shows_a_secret_as_the_file_writes_it(tmp_path: Path) -> None:
+    """Messages land in terminals and CI logs: a value that came from the environment is shown as
+    its placeholder, and a password written into a URL is masked."""
+    from_environment = MINIMAL.replace("postgresql+psycopg://", "oracle+cx://")
+    message = error_for(tmp_path, from_environment, {"DB_PASSWORD": "s3cret-from-env"})
+    assert "databases.services (at line 8) is 'oracle+cx://cutover:${DB_PASSWORD}@" in message
+    assert "s3cret-from-env" not in message
+
+    written = MINIMAL.replace("postgresql+psycopg://cutover:${DB_PASSWORD}@",
+                              "oracle://cutover:hunter2-in-file@")  # fmt: skip
+    message = error_for(tmp_path, written)
+    assert "is 'oracle://cutover:***@db.example.com" in message
+    assert "hunter2" not in message
+
+
+def test_the_shadow_store_is_sqlite_or_postgresql(tmp_path: Path) -> None:
+    # MariaDB is fine for the customer's databases, but the store is not kept there.
+    text = MINIMAL + "shadow:\n  store: mysql+pymysql://cutover:${DB_PASSWORD}@db:3306/cutover\n"
+    message = error_for(tmp_path, text, {"DB_PASSWORD": "s3cret"})
+    assert "shadow.store (at line 10) is 'mysql+pymysql://cutover:${DB_PASSWORD}@db:" in message
+    assert "expected a SQLite or PostgreSQL URL" in message
+    assert "s3cret" not in message
+    for good in ("sqlite:///shadow.sqlite", "postgresql+psycopg://cutover@db:5432/cutover"):
+        config = load_config(write(tmp_path, MINIMAL + f"shadow:\n  store: {good}\n"),
+                             {"DB_PASSWORD": "x"})  # fmt: skip
+        assert config.shadow.store.split(":")[0] == good.split(":")[0]
