@@ -108,12 +108,25 @@ def _load(path: Path, **overrides: Any) -> tuple[CutoverConfig, Mirroring]:
 
 
 def _check_store(mirroring: Mirroring) -> None:
-    """Open (and create) the store now, so that a wrong URL is a message, not a dead worker."""
-    store = Store(mirroring.store_url)
+    """Open (and create) the store now, so that a wrong URL is a message, not a dead worker (the
+    proxy) or a traceback halfway through the setup (replay)."""
+    where = sa.engine.make_url(mirroring.store_url).render_as_string(hide_password=True)
+    try:
+        store = Store(mirroring.store_url)
+    except (ValueError, ImportError) as exc:
+        # The configuration admits only SQLite and PostgreSQL URLs; what is left is a driver that
+        # is not installed with cutover (postgresql+asyncpg://) or a store built in code.
+        stderr.print(
+            f"The shadow store {where} cannot be used ({type(exc).__name__}: {exc}). Nothing "
+            "was started: exchanges are kept only in SQLite, or in PostgreSQL through psycopg. "
+            "Set shadow.store to sqlite:///file.sqlite or postgresql+psycopg://user@host/db "
+            "and run the command again.",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
     try:
         store.create()
     except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
-        where = store.url.render_as_string(hide_password=True)
         stderr.print(
             f"The shadow store {where} cannot be opened ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0]}). Check shadow.store in the configuration: the server "
@@ -248,6 +261,7 @@ def replay_command(
     except RecordingError as exc:
         stderr.print(Text(str(exc)))
         raise typer.Exit(EXIT_BAD_CONFIG) from None
+    _check_store(mirroring)
     registry = mirroring.tenant_registry
     lookup = registry() if registry is not None and mirroring.proxy.test_tenant_registry else None
     declared = frozenset(mirroring.proxy.test_tenants)

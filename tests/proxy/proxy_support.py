@@ -250,6 +250,28 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     return b"".join(parts)
 
 
+class TimedSide(FakeSide):
+    """A side that answers after `delay_s` and notes when each request arrived and how many it
+    held at once. Everything runs on the side's own loop, so plain counters are exact."""
+
+    def __init__(self, name: str, delay_s: float = 0.0) -> None:
+        super().__init__(faulty=False, name=name)
+        self.delay_s = delay_s
+        self.arrivals: list[float] = []
+        self.in_flight = 0
+        self.peak = 0
+
+    async def _answer(self, target: str, writer: asyncio.StreamWriter) -> bool:
+        self.arrivals.append(time.monotonic())
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay_s)
+            return await super()._answer(target, writer)
+        finally:
+            self.in_flight -= 1
+
+
 def self_signed_pem(path: Path) -> Path:
     """A certificate for 127.0.0.1 and its key in one PEM file, as `--tls-cert` takes it."""
     import datetime

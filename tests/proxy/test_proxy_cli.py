@@ -1,9 +1,10 @@
 """`cutover shadow` (the in-process launcher: logging, status endpoint, kill command, signals,
-TLS with a given certificate and HTTP/2), `cutover replay` from the recording it wrote, and
-readable configuration errors (CLI and mitmdump)."""
+TLS with a given certificate and HTTP/2), `cutover replay` from the recording it wrote and within
+its --concurrency and --rate, and readable configuration and store errors (CLI and mitmdump)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import ssl
 import subprocess
@@ -16,6 +17,7 @@ from proxy_support import (
     REPO,
     VENV_BIN,
     FakeSide,
+    TimedSide,
     free_port,
     self_signed_pem,
     wait_for,
@@ -131,6 +133,90 @@ def test_a_bad_configuration_is_one_paragraph_without_traceback(tmp_path: Path) 
     # Rich wraps (and folds long paths) at the terminal width: compare without whitespace.
     assert "none.pem:nosuchfile" in "".join(result.stderr.split())
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "store", "exit_code", "problem"),
+    [
+        ("replay", "postgresql+psycopg://nobody@127.0.0.1:{port}/none", 1,
+         "Theshadowstore{store}cannotbeopened"),
+        # MariaDB is fine for the customer's databases; the configuration refuses it as the store.
+        ("replay", "mysql+pymysql://nobody@127.0.0.1:{port}/none", 2,
+         "shadow.store(atline16)is'{store}':expectedaSQLiteorPostgreSQLURL"),
+        ("shadow", "mysql+pymysql://nobody@127.0.0.1:{port}/none", 2,
+         "shadow.store(atline16)is'{store}':expectedaSQLiteorPostgreSQLURL"),
+    ],
+    ids=["replay-unreachable", "replay-unsupported", "shadow-unsupported"],
+)  # fmt: skip
+def test_an_unusable_store_is_one_paragraph_without_traceback(
+    tmp_path: Path, command: str, store: str, exit_code: int, problem: str
+) -> None:
+    store = store.format(port=free_port())  # nothing listens there
+    config = write_config(tmp_path / "cutover.yaml", primary="http://127.0.0.1:9",
+                          candidate="http://127.0.0.1:9", store=store)  # fmt: skip
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text(_recorded("/json/1"))
+    arguments = [str(recording)] if command == "replay" else []
+    result = subprocess.run(
+        [CUTOVER, command, *arguments, "--config", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == exit_code, result.stderr
+    message = "".join(result.stderr.split())  # Rich wraps at the console width
+    assert problem.format(store=store) in message
+    assert "shadow.store" in message.replace(store, "")  # what to change
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def _recorded(*targets: str) -> str:
+    """Recording lines (the format `shadow.recording` reads) for GETs of `targets`."""
+    return "".join(
+        json.dumps({"at": "2025-01-01T00:00:00+00:00", "method": "GET", "target": target,
+                    "headers": [], "body": None, "body_kind": "none"}) + "\n"
+        for target in targets
+    )  # fmt: skip
+
+
+def _replay_through(
+    tmp_path: Path, count: int, candidate_delay_s: float, *options: str
+) -> tuple[TimedSide, TimedSide, str]:
+    """Replay `count` GETs with `options`; the primary, the candidate and the command's stderr."""
+    with TimedSide("primary") as primary, TimedSide("candidate", candidate_delay_s) as candidate:
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url)  # fmt: skip
+        recording = tmp_path / "recording.jsonl"
+        recording.write_text(_recorded(*(f"/json/{i}" for i in range(count))))
+        result = subprocess.run(
+            [CUTOVER, "replay", str(recording), "--config", str(config), *options],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"{count}exchangesstored" in "".join(result.stdout.split())
+    assert len(primary.arrivals) == len(candidate.arrivals) == count
+    assert "Traceback" not in result.stderr
+    return primary, candidate, result.stderr
+
+
+def test_replay_keeps_to_its_concurrency(tmp_path: Path) -> None:
+    _, candidate, stderr = _replay_through(tmp_path, 8, 0.2, "--concurrency", "2", "--rate", "1000")
+    # A slow candidate and a fast rate fill every slot: exactly 2 shows the limit is reached and
+    # held, not merely respected by a run that happened to be serial.
+    assert candidate.peak == 2
+    # Off a terminal Rich draws the bar once, in its final state.
+    assert "replaying" in stderr
+    assert "8/8" in stderr
+
+
+def test_replay_keeps_to_its_rate(tmp_path: Path) -> None:
+    count, rate = 6, 5.0
+    primary, candidate, _ = _replay_through(
+        tmp_path, count, 0.0, "--concurrency", "8", "--rate", str(rate)
+    )
+    # Requests start (count - 1) / rate apart at the least; the slack is for the answers' jitter.
+    # No upper bound: a loaded machine may only make the run slower.
+    least = 0.8 * (count - 1) / rate
+    assert primary.arrivals[-1] - primary.arrivals[0] >= least
+    assert candidate.arrivals[-1] - candidate.arrivals[0] >= least
 
 
 def test_mitmdump_refuses_an_unusable_shadow_config(tmp_path: Path) -> None:
