@@ -11,6 +11,7 @@ Exit codes: 0 done, 1 the proxy or replay failed, 2 bad configuration or usage.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -30,6 +31,7 @@ from cutover.cli_config import EXIT_BAD_CONFIG
 from cutover.config import CutoverConfig, TenantsConfig
 from cutover.configfile import ConfigError, load_config
 from cutover.consoles import console
+from cutover.shadow_flag import EnabledInFile
 from fixtures.lookup import TestTenantLookup
 from fixtures.settings import TenantSettings
 from shadow.errors import ShadowError
@@ -86,10 +88,15 @@ def mirroring_of(config: CutoverConfig, **proxy_overrides: Any) -> Mirroring:
     )
 
 
+def _following(path: Path, mirroring: Mirroring) -> Mirroring:
+    """`mirroring`, with its `enabled` flag read again from `path` while the proxy runs."""
+    return dataclasses.replace(mirroring, enabled_flag=EnabledInFile(path, mirroring.enabled))
+
+
 def mirroring_from_file(path: str) -> Mirroring:
     """For the mitmdump entry script: load `path`; raise ValueError with a readable message."""
     try:
-        return mirroring_of(load_config(Path(path), os.environ))
+        return _following(Path(path), mirroring_of(load_config(Path(path), os.environ)))
     except ConfigError as exc:
         raise ValueError(f"Invalid configuration. {exc}") from None
     except ShadowError as exc:
@@ -99,7 +106,7 @@ def mirroring_from_file(path: str) -> Mirroring:
 def _load(path: Path, **overrides: Any) -> tuple[CutoverConfig, Mirroring]:
     try:
         config = load_config(path, os.environ)
-        return config, mirroring_of(config, **overrides)
+        return config, _following(path, mirroring_of(config, **overrides))
     except ConfigError as exc:
         stderr.print(Text.assemble(("Invalid configuration. ", "bold red"), str(exc)))
     except ShadowError as exc:

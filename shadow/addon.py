@@ -14,9 +14,10 @@ http/1.1 before h2, so they would never get HTTP/2; like most servers, the proxy
 the client offers it and mitmproxy's `http2` option is on.
 
 Guards, in order (each counted as `dropped.<reason>` and sent to the pipeline once a second):
-no pipeline yet, kill switch (`shadow_enabled=false`, the switch file, the `shadow.kill`
-command), a replayed flow, a request that carries the marker header (a loop), an upgrade
-(websocket), a streamed body, a body over the size cap, a full queue.
+no pipeline yet, kill switch (`shadow_enabled=false`, `shadow.enabled: false` in the config file,
+the switch file, the `shadow.kill` command or `POST /kill`), a replayed flow, a request that
+carries the marker header (a loop), an upgrade (websocket), a streamed body, a body over the size
+cap, a full queue.
 
 Used two ways:
   * `mitmdump --mode reverse:URL -s cutover/shadow_entry.py --set shadow_config=cutover.yaml`:
@@ -253,16 +254,21 @@ class ShadowAddon:
             self._dropped[(ANY_ROUTE, "dropped.queue_full")] += len(jobs) - taken
 
     def _killed(self, mirroring: Mirroring, pipeline: Pipeline) -> bool:
-        if not mirroring.enabled or not self._enabled_option:
+        if not self._enabled_option:
             return True
-        # The shared event (set here or by the worker's status endpoint) and the switch file are
-        # looked at a few times a second, not per request: either costs system calls, and the
-        # worker checks both again before anything is sent.
+        # The shared events (set here or by the worker's status endpoint; the config flag, which
+        # the worker reads from the file) and the switch file are looked at a few times a second,
+        # not per request: each costs system calls, and the worker checks all of them again
+        # before anything is sent.
         now = time.monotonic()
         if now - self._stop_checked_at >= _STOP_POLL_S:
             self._stop_checked_at = now
             switch = mirroring.kill_switch_file
-            self._stopped = pipeline.killed.is_set() or (switch is not None and switch.exists())
+            self._stopped = (
+                pipeline.killed.is_set()
+                or pipeline.config_off.is_set()
+                or (switch is not None and switch.exists())
+            )
         return self._stopped
 
     def _drop(self, reason: str) -> None:

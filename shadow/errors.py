@@ -26,3 +26,8 @@ class BodyTooLargeError(DecodeError):
 
 class TranslationError(ShadowError):
     """A request cannot be translated for the candidate (a parameter the route needs is missing)."""
+
+
+class StoreUnavailableError(ShadowError):
+    """The store cannot be reached or cannot take a write now (a server down, a connection lost,
+    a database locked); the same write may succeed later."""

@@ -13,11 +13,12 @@ path leaves over, and when that is not enough the jobs wait and then are dropped
     socket ─► worker loop: waiting jobs ─► local queue (slots: 2 x concurrency) ─► N tasks
                                                             Mirror.handle │ exchanges, counters
                                   writer thread ◄─ batches every store_flush_s or batch_size
-                                  (store, recording, retention pruning)
+                                  (shadow.writer: store, recording, retention pruning)
 
-The kill switch is a shared event (set by the addon's command or `POST /kill`), the config flag,
-and the switch file, which the worker (and the addon) look at several times a second, so that
-mirroring stops within one second. The worker stops on `stop()`, and by itself when its parent
+The kill switch is a shared event (set by the addon's command or `POST /kill`), the config flag
+(read from the file again whenever it changes, so no restart is needed) and the switch file, which
+the worker (and the addon) look at several times a second, so that mirroring stops within one
+second. The worker stops on `stop()`, and by itself when its parent
 disappears (a proxy killed with SIGKILL: its end of the socket closes): it then writes its last
 batch and exits.
 """
@@ -39,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from shadow.channel import ChannelReader, ChannelWriter, socket_pair
@@ -50,9 +51,10 @@ from shadow.mirror import ANY_ROUTE, Counters, Job, Mirror
 from shadow.noise import NoiseTracker
 from shadow.recording import line_of
 from shadow.settings import Mirroring
-from shadow.status import StatusServer, per_route, summary_line
+from shadow.status import StatusServer, per_route, route_lines, summary_line
 from shadow.store import Batch, Store
 from shadow.verifier import Verifier
+from shadow.writer import Item, StoreWriter
 
 log = logging.getLogger("shadow.pipeline")
 
@@ -75,7 +77,6 @@ _KILL_FRESH_S: Final = 0.1
 _READ_BYTES: Final = 1 << 20
 _MAX_BACKLOG_BYTES: Final = 64 << 20  # beyond the socket's own buffer
 _NOISE_SNAPSHOT_S: Final = 5.0
-_PRUNE_EVERY_S: Final = 3600.0
 
 
 def default_proxy_id(port: int | None = None) -> str:
@@ -97,6 +98,11 @@ class Pipeline:
             mirroring.proxy.queue_size
         )
         self.killed: multiprocessing.synchronize.Event = context.Event()
+        # Set by the worker while the configuration says `shadow.enabled: false`; read by the
+        # addon, which must not parse the file on the live path.
+        self.config_off: multiprocessing.synchronize.Event = context.Event()
+        if not mirroring.enabled:
+            self.config_off.set()
         self.ready: multiprocessing.synchronize.Event = context.Event()
         self.process: multiprocessing.process.BaseProcess | None = None
 
@@ -112,6 +118,7 @@ class Pipeline:
                 self.ready,
                 os.getpid(),
                 logging.getLogger("shadow").getEffectiveLevel(),
+                self.config_off,
             ),
             name="shadow-pipeline",
             daemon=True,
@@ -178,6 +185,7 @@ def worker_main(
     ready: multiprocessing.synchronize.Event,
     parent_pid: int,
     log_level: int,
+    config_off: multiprocessing.synchronize.Event,
 ) -> None:
     """Entry point of the worker process."""
     # Ctrl-C reaches the whole process group: the proxy stops us through the queue (or we see it
@@ -189,7 +197,9 @@ def worker_main(
     root.addHandler(handler)
     root.setLevel(log_level if log_level != logging.NOTSET else logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
-        worker = Worker(mirroring, proxy_id, inbox, room, killed, ready, parent_pid)
+        worker = Worker(
+            mirroring, proxy_id, inbox, room, killed, ready, parent_pid, config_off=config_off
+        )
         # Start-up (imports, the store, noise) runs at normal priority: it is short and once.
         worker.before_threads = lambda: _yield_to_the_live_path(
             mirroring.proxy.worker_idle, mirroring.proxy.worker_nice
@@ -235,6 +245,8 @@ class Worker:
         killed: multiprocessing.synchronize.Event,
         ready: multiprocessing.synchronize.Event,
         parent_pid: int,
+        *,
+        config_off: multiprocessing.synchronize.Event | None = None,
     ) -> None:
         self.mirroring = mirroring
         self.settings = mirroring.proxy
@@ -243,6 +255,7 @@ class Worker:
         self.room = room
         self.before_threads: Callable[[], None] = lambda: None
         self.killed_event = killed
+        self.config_off = config_off
         self.ready = ready
         self.parent_pid = parent_pid
         self.counters = Counters()
@@ -252,7 +265,7 @@ class Worker:
         self.status_port: int | None = None
         self._pending = _Pending()
         self._stop = threading.Event()
-        self._batches: queue.Queue[tuple[Batch, list[str]] | None] = queue.Queue()
+        self._batches: queue.Queue[Item] = queue.Queue()
 
     def _killed_now(self) -> bool:
         """The kill switch as of at most 0.1 s ago. Asked before every send: a worker that was
@@ -265,12 +278,14 @@ class Worker:
         return self.killed
 
     def _is_killed(self) -> bool:
+        enabled = self.mirroring.enabled_now()
+        if self.config_off is not None and self.config_off.is_set() == enabled:
+            if enabled:
+                self.config_off.clear()
+            else:
+                self.config_off.set()
         switch = self.mirroring.kill_switch_file
-        return (
-            not self.mirroring.enabled
-            or self.killed_event.is_set()
-            or (switch is not None and switch.exists())
-        )
+        return not enabled or self.killed_event.is_set() or (switch is not None and switch.exists())
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -304,7 +319,16 @@ class Worker:
         # Linux schedules threads, not processes: a thread takes its priority from the thread
         # that starts it, so the priority is lowered before the writer exists.
         self.before_threads()
-        writer = threading.Thread(target=self._write_loop, args=(store,), name="shadow-writer")
+        writer = threading.Thread(
+            target=StoreWriter(
+                store,
+                self._batches,
+                self._stop,
+                record_file=self.mirroring.record_file,
+                retention_days=self.settings.retention_days,
+            ).run,
+            name="shadow-writer",
+        )
         writer.start()
         local: asyncio.Queue[Job | None] = asyncio.Queue()
         stopping = asyncio.Event()
@@ -469,6 +493,8 @@ class Worker:
             if time.monotonic() >= next_line:
                 next_line += self.settings.stats_interval_s
                 log.info("%s", self._summary())
+                for line in route_lines(self.counters.totals):
+                    log.info("%s", line)
             await asyncio.sleep(_KILL_POLL_S)
 
     async def _flush_loop(self, verifier: Verifier) -> None:
@@ -491,35 +517,6 @@ class Worker:
             noise=verifier.noise.state() if with_noise else None,
         )
         self._batches.put((batch, pending.lines))
-
-    def _write_loop(self, store: Store) -> None:
-        next_prune = 0.0
-        while True:
-            item = self._batches.get()
-            if item is None:
-                return
-            batch, lines = item
-            try:
-                store.write(batch)
-            except Exception as exc:  # the store being down must not stop mirroring
-                log.error("the shadow store rejected a batch of %d: %s", len(batch.exchanges), exc)
-            if lines and self.mirroring.record_file is not None:
-                try:
-                    self.mirroring.record_file.parent.mkdir(parents=True, exist_ok=True)
-                    with self.mirroring.record_file.open("a", encoding="utf-8") as out:
-                        out.write("".join(line + "\n" for line in lines))
-                except OSError as exc:
-                    log.error("cannot append to the recording: %s", exc)
-            if time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + _PRUNE_EVERY_S
-                cutoff = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
-                try:
-                    pruned = store.prune(cutoff)
-                except Exception as exc:
-                    log.error("pruning the shadow store failed: %s", exc)
-                else:
-                    if pruned:
-                        log.info("pruned %d exchanges older than %s", pruned, cutoff)
 
     def _kill_command(self, on: bool) -> None:
         if on:

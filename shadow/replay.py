@@ -34,7 +34,7 @@ class ReplayResult:
 
 def _killed(mirroring: Mirroring) -> bool:
     switch = mirroring.kill_switch_file
-    return not mirroring.enabled or (switch is not None and switch.exists())
+    return not mirroring.enabled_now() or (switch is not None and switch.exists())
 
 
 async def replay(

@@ -6,9 +6,9 @@ endpoint, test tenants). The configuration model of `cutover` inherits it next t
 `rules.ComparisonConfig`, so the whole section is validated together.
 
 `Mirroring` is what the composition root hands to the addon, the pipeline and replay: the
-comparison rules, the proxy settings, the targets, the store URL, the kill switch and how to ask
-the test-tenant registry. It is plain, picklable data, because the pipeline's worker runs in a
-process of its own.
+comparison rules, the proxy settings, the targets, the store URL, the kill switch (and how to read
+the `enabled` flag again while running) and how to ask the test-tenant registry. It is plain,
+picklable data, because the pipeline's worker runs in a process of its own.
 """
 
 from __future__ import annotations
@@ -122,6 +122,12 @@ class Target:
 TenantRegistry = Callable[[], Callable[[str], bool]]
 """A picklable factory, called once in the worker, returning `is_test_tenant(tenant_id)`."""
 
+EnabledFlag = Callable[[], bool]
+"""Picklable, asked several times a second: whether the configuration still says
+`shadow.enabled: true` now, so that flipping the flag in the file stops (or resumes) mirroring
+without a restart. It must answer False when it cannot tell (the file is gone or no longer
+valid): a half-saved edit stops mirroring rather than letting it run on unchecked."""
+
 
 @dataclass(frozen=True)
 class Mirroring:
@@ -137,3 +143,8 @@ class Mirroring:
     kill_switch_file: Path | None = None
     record_file: Path | None = None
     tenant_registry: TenantRegistry | None = None
+    enabled_flag: EnabledFlag | None = None
+
+    def enabled_now(self) -> bool:
+        """`enabled` as the configuration says now (as loaded, when nobody can ask the file)."""
+        return self.enabled_flag() if self.enabled_flag is not None else self.enabled

@@ -1,6 +1,7 @@
 """Live statistics: a small local HTTP endpoint and a summary line for the log.
 
-Run by the pipeline's worker. `GET /status` answers JSON: per-route counts (mirrored, equal,
+Run by the pipeline's worker, which also logs `summary_line` and `route_lines` every
+`stats_interval_s`. `GET /status` answers JSON: per-route counts (mirrored, equal,
 different, noise_only, candidate_failed, skipped.<reason>, dropped.<reason>), queue depth, jobs
 in flight and whether the kill switch is on. `POST /kill` and `POST /resume` turn the kill switch
 on and off (the switch file and the config flag still win). It listens on 127.0.0.1 by default
@@ -36,6 +37,15 @@ def summary_line(totals: Mapping[tuple[str, str], int], queue_depth: int, killed
     parts += [f"skipped={sums.get('skipped', 0)}", f"dropped={sums.get('dropped', 0)}"]
     parts += [f"queue={queue_depth}", "KILLED" if killed else "mirroring"]
     return "shadow: " + " ".join(parts)
+
+
+def route_lines(totals: Mapping[tuple[str, str], int]) -> list[str]:
+    """One line per route for the log, every count by name (skips and drops by reason); drops
+    the proxy counts before a request has a route are under `*`."""
+    return [
+        f"shadow:   {route}: " + " ".join(f"{name}={n}" for name, n in names.items())
+        for route, names in per_route(totals).items()
+    ]
 
 
 class StatusServer:

@@ -29,6 +29,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shadow.errors import StoreUnavailableError
 from shadow.exchange import CandidateFailed, Different, Exchange, NoiseOnly, Skipped
 from shadow.noise import NoiseState, RouteCounts, field_of
 
@@ -183,17 +184,21 @@ class Store:
                 time.sleep(0.2 * (attempt + 1))
 
     def write(self, batch: Batch) -> None:
-        """Store one batch in one transaction."""
+        """Store one batch in one transaction; `StoreUnavailableError` when the database cannot
+        take it now (nothing of the batch is stored then: try again later)."""
         now = _utc_naive(None)
-        with self.engine.begin() as conn:
-            if batch.exchanges:
-                conn.execute(
-                    exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
-                )
-            if batch.counters:
-                self._add_counters(conn, batch.counters, now)
-            if batch.noise is not None:
-                self._put_noise(conn, batch.noise, now)
+        try:
+            with self.engine.begin() as conn:
+                if batch.exchanges:
+                    conn.execute(
+                        exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
+                    )
+                if batch.counters:
+                    self._add_counters(conn, batch.counters, now)
+                if batch.noise is not None:
+                    self._put_noise(conn, batch.noise, now)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise StoreUnavailableError(str(exc.orig or exc).splitlines()[0]) from exc
 
     def _insert(self) -> Any:
         return postgresql.insert if self.dialect == "postgresql" else sqlite.insert

@@ -29,6 +29,13 @@ with warnings.catch_warnings():
     from mitmproxy.test import taddons
 
 
+class _Event:
+    on = False
+
+    def is_set(self) -> bool:
+        return self.on
+
+
 class _Pipeline:
     """Stands in for `shadow.pipeline.Pipeline`: records offers, has room for `room` jobs."""
 
@@ -37,14 +44,8 @@ class _Pipeline:
         self.offers: list[Any] = []
         self.batches: list[int] = []
         self.counters: list[dict[tuple[str, str], int]] = []
-
-        class _Event:
-            on = False
-
-            def is_set(self) -> bool:
-                return self.on
-
         self.killed = _Event()
+        self.config_off = _Event()  # the worker sets it from the config file
 
     def offer_many(self, jobs: list[Any]) -> int:
         taken = jobs[: self.room]
@@ -153,7 +154,8 @@ def test_the_kill_switches(tmp_path: Path) -> None:
     assert _dropped(stopped) == {"dropped.kill_switch": 1}
 
     disabled = _Pipeline()
-    _run(tmp_path, [tflow.tflow(resp=True)], disabled, enabled=False)
+    disabled.config_off.on = True  # `shadow.enabled: false`, as the worker read it
+    _run(tmp_path, [tflow.tflow(resp=True)], disabled)
     assert _dropped(disabled) == {"dropped.kill_switch": 1}
 
     commanded = _Pipeline()
@@ -164,8 +166,9 @@ def test_the_kill_switches(tmp_path: Path) -> None:
 
 def test_a_switch_thrown_while_running_stops_capture_within_its_poll(tmp_path: Path) -> None:
     """Each way to stop, thrown between requests: the option and the command stop the very next
-    request; the shared event (the worker's status endpoint sets it from its own process) and the
-    switch file are polled, so they stop every request from a quarter second on."""
+    request; the shared events (the worker's status endpoint, and the worker reading the config
+    flag, set them from its own process) and the switch file are polled, so they stop every
+    request from a quarter second on."""
     switch = tmp_path / "STOP"
 
     async def inner() -> list[int]:
@@ -195,12 +198,18 @@ def test_a_switch_thrown_while_running_stops_capture_within_its_poll(tmp_path: P
             pipeline.killed.on = False
             await asyncio.sleep(0.3)
             request_then_count()  # 1
+            pipeline.config_off.on = True  # the config flag, as the worker read it
+            await asyncio.sleep(0.3)
+            request_then_count()  # 0: seen at the next poll
+            pipeline.config_off.on = False
+            await asyncio.sleep(0.3)
+            request_then_count()  # 1
             switch.touch()
             await asyncio.sleep(0.3)
             request_then_count()  # 0
         return offered
 
-    assert asyncio.run(inner()) == [1, 0, 1, 0, 1, 0, 1, 0]
+    assert asyncio.run(inner()) == [1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
 
 
 @pytest.mark.parametrize(

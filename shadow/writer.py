@@ -1,0 +1,158 @@
+"""The pipeline's writer thread: batches into the store, lines into the recording, old exchanges
+pruned. It runs in the worker process beside its event loop, so that no write waits on the loop.
+
+A store that cannot take a write now (`StoreUnavailableError`: its server is down, a connection
+was lost) does not cost the batch: the writer holds it and tries again after half a second, then
+after ever longer pauses of up to ten seconds. Batches that arrive meanwhile are folded into the
+held one, so the counters stay exact and one write catches up when the store is back. Memory stays
+bounded: beyond `MAX_HELD_EXCHANGES` (20,000) the oldest exchanges are let go, and each is counted
+as `dropped.unstored` on its route. The recording does not wait for the store. A batch refused
+for any other reason (a bug, a schema the store cannot take) is logged and let go: trying again
+would not help. When the worker stops while the store is unavailable, one last attempt is made
+and what it cannot write is logged as lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+from shadow.errors import StoreUnavailableError
+from shadow.mirror import CounterKey
+from shadow.store import Batch, Store
+
+log = logging.getLogger("shadow.writer")
+
+Item = tuple[Batch, list[str]] | None
+"""A batch and its recording lines; None: write what is held and stop."""
+
+MAX_HELD_EXCHANGES: Final = 20_000
+_FIRST_PAUSE_S: Final = 0.5
+_LONGEST_PAUSE_S: Final = 10.0
+_PRUNE_EVERY_S: Final = 3600.0
+
+
+class StoreWriter:
+    """`run` is the thread's target; it returns after the None item (or `stop` and a last try)."""
+
+    def __init__(
+        self,
+        store: Store,
+        items: queue.Queue[Item],
+        stop: threading.Event,
+        *,
+        record_file: Path | None,
+        retention_days: float,
+        max_held_exchanges: int = MAX_HELD_EXCHANGES,
+    ) -> None:
+        self.store = store
+        self.items = items
+        self.stop = stop
+        self.record_file = record_file
+        self.retention_days = retention_days
+        self.max_held_exchanges = max_held_exchanges
+        self._ended = False
+
+    def run(self) -> None:
+        next_prune = 0.0
+        while not self._ended:
+            item = self.items.get()
+            if item is None:
+                return
+            batch, lines = item
+            self._record(lines)
+            self._write(batch)
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + _PRUNE_EVERY_S
+                self._prune()
+
+    def _write(self, batch: Batch) -> None:
+        pause = _FIRST_PAUSE_S
+        unavailable_since: float | None = None
+        last_try = False
+        while True:
+            try:
+                self.store.write(batch)
+            except StoreUnavailableError as exc:
+                if unavailable_since is None:
+                    unavailable_since = time.monotonic()
+                    log.error(
+                        "the shadow store is unavailable (%s); holding %d exchanges and trying "
+                        "again (mirroring goes on)",
+                        exc,
+                        len(batch.exchanges),
+                    )
+                if last_try:
+                    log.error(
+                        "stopping while the shadow store is unavailable: %d exchanges, and the "
+                        "counts of the last %.0f s, are lost",
+                        len(batch.exchanges),
+                        time.monotonic() - unavailable_since,
+                    )
+                    return
+                self.stop.wait(pause)
+                pause = min(2 * pause, _LONGEST_PAUSE_S)
+                batch = self._fold(batch)
+                last_try = self.stop.is_set()  # stopping: one more try, with everything folded in
+                continue
+            except Exception as exc:  # not the store being away: trying again would not help
+                log.error("the shadow store rejected a batch of %d: %s", len(batch.exchanges), exc)
+                return
+            if unavailable_since is not None:
+                log.warning(
+                    "the shadow store is back after %.0f s; %d held exchanges written",
+                    time.monotonic() - unavailable_since,
+                    len(batch.exchanges),
+                )
+            return
+
+    def _fold(self, held: Batch) -> Batch:
+        """`held` with every batch that waits folded in (their lines go to the recording now)."""
+        exchanges = list(held.exchanges)
+        counters: Counter[CounterKey] = Counter(held.counters)
+        noise = held.noise
+        while True:
+            try:
+                item = self.items.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._ended = True
+                break
+            batch, lines = item
+            self._record(lines)
+            exchanges += batch.exchanges
+            counters.update(batch.counters)
+            noise = batch.noise if batch.noise is not None else noise
+        excess = len(exchanges) - self.max_held_exchanges
+        if excess > 0:
+            let_go, exchanges = exchanges[:excess], exchanges[excess:]
+            for exchange in let_go:
+                counters[(exchange.route, "dropped.unstored")] += 1
+        return Batch(exchanges=exchanges, counters=dict(counters), noise=noise)
+
+    def _record(self, lines: list[str]) -> None:
+        if not lines or self.record_file is None:
+            return
+        try:
+            self.record_file.parent.mkdir(parents=True, exist_ok=True)
+            with self.record_file.open("a", encoding="utf-8") as out:
+                out.write("".join(line + "\n" for line in lines))
+        except OSError as exc:
+            log.error("cannot append to the recording: %s", exc)
+
+    def _prune(self) -> None:
+        cutoff = datetime.now(UTC) - timedelta(days=self.retention_days)
+        try:
+            pruned = self.store.prune(cutoff)
+        except Exception as exc:
+            log.error("pruning the shadow store failed: %s", exc)
+        else:
+            if pruned:
+                log.info("pruned %d exchanges older than %s", pruned, cutoff)

@@ -1,0 +1,187 @@
+"""The writer thread (`shadow.writer`) while the store's server goes away and comes back: real
+PostgreSQL behind a TCP relay that the test cuts (listener closed, connections reset) and
+restores on the same port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from proxy_support import free_port, wait_for
+
+from shadow.exchange import Equal, Exchange, Statuses, Timings
+from shadow.store import Batch, Store
+from shadow.writer import Item, StoreWriter
+
+pytestmark = pytest.mark.postgres
+
+
+class Relay:
+    """127.0.0.1:`port` relayed to 127.0.0.1:`target`; `cut()` and `restore()` it."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def __enter__(self) -> Relay:
+        self._thread.start()
+        self.restore()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    def restore(self) -> None:
+        async def start() -> None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+        self._call(start())
+
+    def cut(self) -> None:
+        async def stop() -> None:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._writers.clear()
+            await asyncio.sleep(0)
+
+        self._call(stop())
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target
+            )
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._writers -= {writer, upstream_writer}
+
+
+def _exchanges(n: int, route: str = "debtor") -> list[Exchange]:
+    return [
+        Exchange(route=route, method="GET", target=f"/api/debtor.php?id={i}", safety="safe",
+                 outcome=Equal(), statuses=Statuses(200, 200, None),
+                 timings=Timings(1.0, 2.0, None), at=datetime.now(UTC), id=uuid.uuid4().hex)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _stored(url: str) -> tuple[int, dict[str, int]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT count(*) FROM shadow_exchanges").scalar_one()
+        counters = dict(conn.exec_driver_sql("SELECT name, count FROM shadow_counters").all())
+    engine.dispose()
+    return int(rows), {str(k): int(v) for k, v in counters.items()}
+
+
+def _writer(store: Store, **options: Any) -> tuple[queue.Queue[Item], threading.Event, Any]:
+    items: queue.Queue[Item] = queue.Queue()
+    stop = threading.Event()
+    writer = StoreWriter(store, items, stop, record_file=None, retention_days=30, **options)
+    thread = threading.Thread(target=writer.run, daemon=True)
+    thread.start()
+    return items, stop, thread
+
+
+def test_batches_wait_out_an_outage_and_are_all_written(
+    postgres_store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = sa.make_url(postgres_store)
+    with Relay(url.port or 5432) as relay:
+        relayed = url.set(port=relay.port).render_as_string(hide_password=False)
+        store = Store(relayed)
+        store.create()
+        items, stop, thread = _writer(store)
+        with caplog.at_level(logging.INFO, logger="shadow.writer"):
+            items.put((Batch(_exchanges(5), {("debtor", "equal"): 5}), []))
+            wait_for(lambda: _stored(postgres_store)[0] == 5, 10, "the first batch")
+            relay.cut()
+            for _ in range(6):  # three seconds of batches, written nowhere
+                items.put((Batch(_exchanges(10), {("debtor", "equal"): 10}), []))
+                time.sleep(0.5)
+            assert _stored(postgres_store)[0] == 5
+            relay.restore()
+            wait_for(lambda: _stored(postgres_store)[0] == 65, 30, "the held batches")
+            assert _stored(postgres_store)[1] == {"equal": 65}  # no count lost or doubled
+            items.put(None)
+            thread.join(10)
+        assert not thread.is_alive()
+        messages = [record.getMessage() for record in caplog.records]
+        assert any("the shadow store is unavailable" in m for m in messages)
+        assert any("the shadow store is back" in m for m in messages)
+        store.close()
+        stop.set()
+
+
+def test_what_an_outage_holds_is_bounded_and_the_rest_is_counted(postgres_store: str) -> None:
+    url = sa.make_url(postgres_store)
+    with Relay(url.port or 5432) as relay:
+        store = Store(url.set(port=relay.port).render_as_string(hide_password=False))
+        store.create()
+        relay.cut()
+        items, stop, thread = _writer(store, max_held_exchanges=25)
+        for _ in range(4):
+            items.put((Batch(_exchanges(10), {("debtor", "equal"): 10}), []))
+        time.sleep(2.0)  # two more tries: everything folded into the held batch
+        relay.restore()
+        wait_for(lambda: _stored(postgres_store)[0] == 25, 30, "the 25 held exchanges")
+        assert _stored(postgres_store)[1] == {"equal": 40, "dropped.unstored": 15}
+        items.put(None)
+        thread.join(10)
+        store.close()
+        stop.set()
+
+
+def test_stopping_during_an_outage_ends_the_writer(
+    postgres_store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = sa.make_url(postgres_store)
+    with Relay(url.port or 5432) as relay:
+        store = Store(url.set(port=relay.port).render_as_string(hide_password=False))
+        store.create()
+        relay.cut()
+        items, stop, thread = _writer(store)
+        with caplog.at_level(logging.ERROR, logger="shadow.writer"):
+            items.put((Batch(_exchanges(3), {("debtor", "equal"): 3}), []))
+            time.sleep(1.0)
+            stop.set()
+            items.put((Batch(_exchanges(2), {("debtor", "equal"): 2}), []))
+            items.put(None)
+            thread.join(15)
+            assert not thread.is_alive()
+        (lost,) = [r.getMessage() for r in caplog.records if "are lost" in r.getMessage()]
+        assert "5 exchanges" in lost
+        store.close()
