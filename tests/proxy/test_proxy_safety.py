@@ -72,12 +72,18 @@ def _safe_at_the_candidate(received: Received) -> bool:
 def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
+    """... nor any unsafe request at all to the secondary (the primary asked again, for noise):
+    a test tenant's write sent there would be applied twice."""
     mix = _mix(seed=20261124, count=1200)
-    with FakeSide(faulty=False, name="candidate") as candidate:
+    with (
+        FakeSide(faulty=False, name="candidate") as candidate,
+        FakeSide(faulty=False, name="secondary") as secondary,
+    ):
         config = write_config(
             tmp_path / "cutover.yaml",
             primary=sandbox.monolith,
             candidate=candidate.url,
+            secondary=secondary.url,
             # Every request of the mix is judged: on a loaded machine the worker may lag the burst
             # by more than the default 10 s, and stale jobs are dropped before they are judged.
             shadow={"test_tenants": [TEST_TENANT], "queue_size": 5000, "stale_after_s": 600},
@@ -105,7 +111,13 @@ def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
                             if name == "mirrored") == len(candidate.requests()),
                 30, "in-flight mirrors to finish",
             )  # fmt: skip
+            wait_for(
+                lambda: sum(n for (_, name), n in store.counter_totals().items()
+                            if name == "secondary") == len(secondary.requests()),
+                30, "in-flight secondary calls to finish",
+            )  # fmt: skip
         received = candidate.requests()
+        asked_again = secondary.requests()
     unsafe = [r for r in received if not _safe_at_the_candidate(r)]
     assert all(r.headers.get("x-tenant-id") == TEST_TENANT for r in unsafe), [
         (r.method, r.target, r.headers.get("x-tenant-id")) for r in unsafe
@@ -115,12 +127,17 @@ def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
     # The gate is open exactly where it should be: test-tenant writes and every safe read.
     assert len(unsafe) > 100
     assert len(received) - len(unsafe) > 300
+    assert [(r.method, r.target) for r in asked_again if not _safe_at_the_candidate(r)] == []
+    assert len(asked_again) > 300
     counts = store.counter_totals()
     assert sum(n for (_, name), n in counts.items() if name == "skipped.unsafe") > 300
     store.close()
 
 
-def test_kill_9_of_the_proxy_leaves_a_readable_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker_too", [False, True], ids=["proxy", "proxy_and_worker"])
+def test_kill_9_of_the_proxy_leaves_a_readable_store(tmp_path: Path, worker_too: bool) -> None:
+    """kill -9 of mitmdump alone (its orphaned worker writes its last batch and exits) and of
+    mitmdump and its worker at once (no last batch: what was written must stay readable)."""
     with (
         FakeSide(faulty=False, name="primary") as primary,
         FakeSide(faulty=False, name="candidate") as candidate,
@@ -147,6 +164,9 @@ def test_kill_9_of_the_proxy_leaves_a_readable_store(tmp_path: Path) -> None:
             sender.start()
             try:
                 wait_for(lambda: len(candidate.requests()) >= 100, 30, "mirrored traffic")
+                if worker_too:
+                    for pid in worker_pids:
+                        os.kill(pid, signal.SIGKILL)
                 proxy.stop(signal.SIGKILL)
             finally:
                 stop.set()
@@ -165,7 +185,8 @@ def test_kill_9_of_the_proxy_leaves_a_readable_store(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "shadow.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         stored = db.execute("SELECT count(*) FROM shadow_exchanges").fetchone()[0]
-        assert stored >= 50
+        # Batches are written every 0.2 s: only the last one may be lost with the worker.
+        assert stored >= (1 if worker_too else 50)
         assert db.execute("SELECT count(*) FROM shadow_counters").fetchone()[0] > 0
 
 
