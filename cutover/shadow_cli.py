@@ -34,7 +34,7 @@ from cutover.consoles import console
 from cutover.shadow_flag import EnabledInFile
 from fixtures.lookup import TestTenantLookup
 from fixtures.settings import TenantSettings
-from shadow.errors import ShadowError
+from shadow.errors import ShadowError, StoreUnavailableError
 from shadow.recording import RecordingError, read
 from shadow.settings import Mirroring, ProxySettings, Target
 from shadow.status import per_route
@@ -280,18 +280,28 @@ def replay_command(
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=stderr,
     )  # fmt: skip
-    with progress:
-        task = progress.add_task("replay", total=len(requests))
-        result = asyncio.run(
-            replay(
-                mirroring,
-                requests,
-                concurrency=concurrency,
-                rate=rate,
-                is_test_tenant=is_test_tenant,
-                on_done=lambda: progress.advance(task),
+    try:
+        with progress:
+            task = progress.add_task("replay", total=len(requests))
+            result = asyncio.run(
+                replay(
+                    mirroring,
+                    requests,
+                    concurrency=concurrency,
+                    rate=rate,
+                    is_test_tenant=is_test_tenant,
+                    on_done=lambda: progress.advance(task),
+                )
             )
+    except StoreUnavailableError as exc:
+        where = sa.engine.make_url(mirroring.store_url).render_as_string(hide_password=True)
+        stderr.print(
+            f"The shadow store {where} became unavailable during the replay ({exc}). The "
+            "exchanges written before stay in the store; the rest of the recording was not "
+            "stored. Replay the recording again once the store is back (check shadow.store).",
+            highlight=False,
         )
+        raise typer.Exit(EXIT_FAILED) from None
     table = Table(title=f"replay of {recording}: {result.requests} requests, "
                   f"{result.stored} exchanges stored")  # fmt: skip
     table.add_column("route")

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from proxy_support import (
     MITMDUMP,
     REPO,
     VENV_BIN,
     FakeSide,
+    Relay,
     TimedSide,
     free_port,
     self_signed_pem,
@@ -247,3 +249,41 @@ def test_the_shadow_demo_finds_the_two_regressions(tmp_path: Path) -> None:
     assert "what the mirror found" in output
     assert "$.debtor.email" in output  # drop_field
     assert "unsafe=" in output  # the notes were never mirrored
+
+
+@pytest.mark.postgres
+def test_a_store_that_goes_away_during_a_replay_is_one_paragraph(
+    tmp_path: Path, postgres_store: str
+) -> None:
+    url = sa.make_url(postgres_store)
+    with (
+        TimedSide("primary") as primary,
+        TimedSide("candidate") as candidate,
+        Relay(url.port or 5432) as relay,
+    ):
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url,
+                              store=url.set(port=relay.port).render_as_string(hide_password=False),
+                              shadow={"store_batch_size": 2})  # fmt: skip
+        recording = tmp_path / "recording.jsonl"
+        recording.write_text(_recorded(*(f"/json/{i}" for i in range(40))))
+        replay = subprocess.Popen(
+            [CUTOVER, "replay", str(recording), "--config", str(config), "--rate", "10"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: len(candidate.arrivals) >= 6, 30, "the replay to be under way")
+            relay.cut()
+            out, err = replay.communicate(timeout=60)
+        finally:
+            replay.kill()
+    assert replay.returncode == 1, err
+    message = "".join(err.split())
+    assert "becameunavailableduringthereplay" in message
+    assert "Replaytherecordingagainoncethestoreisback" in message
+    assert "Traceback" not in out + err
+    engine = sa.create_engine(postgres_store)
+    with engine.connect() as conn:
+        written = conn.exec_driver_sql("SELECT count(*) FROM shadow_exchanges").scalar_one()
+    engine.dispose()
+    assert 2 <= written < 40  # what was written before stays

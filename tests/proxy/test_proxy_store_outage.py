@@ -4,8 +4,6 @@ restores on the same port."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import queue
 import threading
@@ -16,77 +14,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from proxy_support import free_port, wait_for
+from proxy_support import Relay, wait_for
 
 from shadow.exchange import Equal, Exchange, Statuses, Timings
 from shadow.store import Batch, Store
 from shadow.writer import Item, StoreWriter
 
 pytestmark = pytest.mark.postgres
-
-
-class Relay:
-    """127.0.0.1:`port` relayed to 127.0.0.1:`target`; `cut()` and `restore()` it."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    def __enter__(self) -> Relay:
-        self._thread.start()
-        self.restore()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.cut()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
-
-    def restore(self) -> None:
-        async def start() -> None:
-            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-        self._call(start())
-
-    def cut(self) -> None:
-        async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
-                self._server = None
-            for writer in list(self._writers):
-                writer.transport.abort()
-            self._writers.clear()
-            await asyncio.sleep(0)
-
-        self._call(stop())
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(
-                "127.0.0.1", self.target
-            )
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, upstream_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-        self._writers -= {writer, upstream_writer}
 
 
 def _exchanges(n: int, route: str = "debtor") -> list[Exchange]:
