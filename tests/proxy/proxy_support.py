@@ -488,8 +488,11 @@ class Mitmdump:
 class Sandbox:
     """The sandbox (`python -m sandbox up --db sqlite`) as a process."""
 
-    def __init__(self, data_dir: Path, regressions: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, regressions: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.env = env or {}
         self.log_path = data_dir / "sandbox.log"
         self.command = [
             sys.executable, "-m", "sandbox", "up", "--db", "sqlite", "--monolith-port", "0",
@@ -509,7 +512,7 @@ class Sandbox:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         wait_for(lambda: self._announced() or self._exited(), 60, "the sandbox to start")
         if not self._announced():

@@ -1,6 +1,8 @@
 """The live path under a misbehaving candidate, through real mitmdump: byte-identical answers,
 no live failure, every candidate problem recorded with its reason; encodings, chunked, binary and
-an HTTP/2 client; no personal value in the store or the recording."""
+an HTTP/2 client; no personal value in the store or the recording. The faults a real server
+cannot be made to commit (garbage, truncation, a reset) come from `FakeSide`; slowness and 500s
+come from the sandbox's own services too; the kill switches."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from proxy_support import (
     PERSON,
     FakeSide,
     Mitmdump,
+    Sandbox,
     wait_for,
     write_config,
 )
@@ -219,3 +222,57 @@ def test_a_candidate_that_is_down(sides: tuple[FakeSide, FakeSide], tmp_path: Pa
         assert isinstance(outcome, CandidateFailed)
         assert "Connect" in outcome.detail
         store.close()
+
+
+def test_the_sandbox_candidate_slow_and_failing_never_touches_the_live_path(
+    tmp_path: Path,
+) -> None:
+    """The same, with the sandbox's own servers: its monolith as the primary, its services as
+    the candidate with two regressions on: `slow` (5 s on /api/debtor.php) and `errors` (half of
+    the candidate's answers are 500)."""
+    with Sandbox(tmp_path / "sandbox", "slow=5000,errors=0.5",
+                 env={"SANDBOX_SLOW_ROUTE": "/api/debtor.php"}) as sandbox:  # fmt: skip
+        config = write_config(tmp_path / "cutover.yaml", primary=sandbox.monolith,
+                              candidate=sandbox.services, candidate_timeout_s=2.0)  # fmt: skip
+        targets = [f"/api/debtor.php?id={i}" for i in (1, 2, 3)]
+        targets += [f"/api/debtors.php?page={i}" for i in (1, 1, 2, 2, 1, 2)]
+        with (
+            Mitmdump(sandbox.monolith, config, tmp_path) as proxy,
+            httpx.Client(base_url=proxy.url, timeout=10) as through_proxy,
+            httpx.Client(base_url=sandbox.monolith, timeout=10) as direct,
+        ):
+            for target in targets:
+                started = time.perf_counter()
+                live = through_proxy.get(target)
+                took = time.perf_counter() - started
+                assert live.status_code == 200, target
+                assert took < 1.0, (target, took)  # not waiting for the 5 s candidate
+                expected = direct.get(target)
+                # The monolith stamps each answer (request_id, generated_at); all else is equal.
+                assert live.headers["content-type"] == expected.headers["content-type"]
+                assert _unstamped(live.json()) == _unstamped(expected.json()), target
+            store = Store(f"sqlite:///{tmp_path / 'shadow.sqlite'}")
+            wait_for(lambda: sum(store.outcome_counts().values()) == len(targets), 30,
+                     "every outcome")  # fmt: skip
+            exchanges = store.read_exchanges()
+            store.close()
+    slow = [e.outcome for e in exchanges if e.target.startswith("/api/debtor.php")]
+    assert len(slow) == 3
+    for outcome in slow:
+        assert isinstance(outcome, CandidateFailed)
+        assert outcome.failure == "timeout"
+    paged = [e.outcome for e in exchanges if e.target.startswith("/api/debtors.php")]
+    failed = [o for o in paged if isinstance(o, CandidateFailed)]
+    assert 0 < len(failed) < len(paged)
+    for outcome in failed:
+        assert outcome.failure == "status"
+        assert "500" in outcome.detail
+
+
+def _unstamped(document: object) -> object:
+    if isinstance(document, dict):
+        return {k: _unstamped(v) for k, v in document.items()
+                if k not in ("request_id", "generated_at")}  # fmt: skip
+    if isinstance(document, list):
+        return [_unstamped(item) for item in document]
+    return document
