@@ -263,11 +263,20 @@ def replay_command(
     if not recording.exists():
         stderr.print(f"{recording}: no such recording. Record one with shadow.record_file.")
         raise typer.Exit(EXIT_BAD_CONFIG)
+    without_body: list[int] = []
     try:
-        requests = list(read(recording))
+        requests = list(read(recording, without_body=without_body))
     except RecordingError as exc:
         stderr.print(Text(str(exc)))
         raise typer.Exit(EXIT_BAD_CONFIG) from None
+    if without_body:
+        stderr.print(
+            f"{len(without_body)} recorded requests are left out (lines "
+            f"{', '.join(map(str, without_body[:10]))}{', ...' if len(without_body) > 10 else ''}"
+            "): their bodies (binary or multipart) were not recorded, and without them they "
+            "would be other requests.",
+            highlight=False,
+        )
     _check_store(mirroring)
     registry = mirroring.tenant_registry
     lookup = registry() if registry is not None and mirroring.proxy.test_tenant_registry else None

@@ -5,8 +5,8 @@ headers and body pass through the same `Redactor` as stored exchanges, so a reco
 a personal value; a replayed request carries the tokens instead (a search by a person's name then
 finds nobody, which is the price of a recording that is safe to keep). Form bodies
 (`application/x-www-form-urlencoded`) are redacted field by field, like a query string, and kept
-as text. Binary bodies are not recorded (`body_kind: "omitted"`). Written by the pipeline's writer
-thread, read by replay.
+as text. Binary and multipart bodies are not recorded (`body_kind: "omitted"`), and replay leaves
+such requests out. Written by the pipeline's writer thread, read by replay.
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
     body: Any = None
     kind = "none"
     if request.body:
-        if _is_form(content_type) and _is_text(request.body):
+        if _media_type(content_type) == "multipart/form-data":
+            # Its parts are named fields and files that the redactor cannot tell apart by name
+            # (a `name` part, an uploaded letter): patterns alone would let a person through.
+            kind = "omitted"
+        elif _is_form(content_type) and _is_text(request.body):
             # The patterns alone miss a name (`name=Anna+Kowalska`) and an encoded e-mail address
             # (`anna%40example.org`): only the decoded fields show what is personal.
             body = redactor.redact_form(request.body.decode("utf-8"))
@@ -56,9 +60,12 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
     return json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").partition(";")[0].strip().lower()
+
+
 def _is_form(content_type: str | None) -> bool:
-    media_type = (content_type or "").partition(";")[0].strip().lower()
-    return media_type == "application/x-www-form-urlencoded"
+    return _media_type(content_type) == "application/x-www-form-urlencoded"
 
 
 def _is_text(body: bytes) -> bool:
@@ -73,16 +80,24 @@ class RecordingError(ShadowError):
     """A recording line cannot be read; the message names the file and line."""
 
 
-def read(path: Path) -> Iterator[Request]:
-    """The requests of a recording, in order; raise `RecordingError` on a malformed line."""
+def read(path: Path, *, without_body: list[int] | None = None) -> Iterator[Request]:
+    """The requests of a recording, in order; raise `RecordingError` on a malformed line.
+
+    A request whose body was not recorded (binary, multipart) cannot be replayed as it was
+    sent: without its body it would be another request, and a write at that. It is left out,
+    and its line number goes to `without_body`."""
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
+                if record.get("body_kind") == "omitted":
+                    if without_body is not None:
+                        without_body.append(number)
+                    continue
                 yield _request_of(record)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise RecordingError(
                     f"{path}, line {number}: not a recorded request ({exc}). Recordings are "
                     "written by the shadow proxy (shadow.record_file); do not edit them by hand."

@@ -287,3 +287,23 @@ def test_a_store_that_goes_away_during_a_replay_is_one_paragraph(
         written = conn.exec_driver_sql("SELECT count(*) FROM shadow_exchanges").scalar_one()
     engine.dispose()
     assert 2 <= written < 40  # what was written before stays
+
+
+def test_replay_leaves_out_requests_whose_body_was_not_recorded(tmp_path: Path) -> None:
+    omitted = json.dumps({"at": "2025-01-01T00:00:00+00:00", "method": "POST",
+                          "target": "/api/upload.php",
+                          "headers": [["Content-Type", "multipart/form-data; boundary=b"],
+                                      ["Content-Length", "4096"]],
+                          "body": None, "body_kind": "omitted"})  # fmt: skip
+    with TimedSide("primary") as primary, TimedSide("candidate") as candidate:
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url)  # fmt: skip
+        recording = tmp_path / "recording.jsonl"
+        recording.write_text(omitted + "\n" + _recorded("/json/1"))
+        result = subprocess.run(
+            [CUTOVER, "replay", str(recording), "--config", str(config)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1 recorded requests are left out (lines 1)" in " ".join(result.stderr.split())
+    assert [(r.method, r.target) for r in candidate.requests()] == [("GET", "/json/1")]

@@ -359,3 +359,32 @@ def test_recorded_form_bodies_hold_no_personal_value_and_replay_as_forms(tmp_pat
     assert fields["name"] == REDACTOR.token("Anna Kowalska")
     assert fields["email"] == REDACTOR.token("anna.kowalska@example.org")
     assert fields["amount"] == "12.50"
+
+
+def test_bodies_the_redactor_cannot_read_are_not_recorded_and_not_replayed(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from shadow import Request
+    from shadow.recording import line_of, read
+
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    multipart = (
+        b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nAnna Kowalska\r\n--b--\r\n'
+    )
+    lines = [
+        line_of(Request.of("POST", "/api/upload.php",
+                           {"Content-Type": "multipart/form-data; boundary=b"}, multipart),
+                REDACTOR, at),
+        line_of(Request.of("PUT", "/api/scan.php", {"Content-Type": "image/png"},
+                           b"\x89PNG\r\n\x1a\n\x00\xff"), REDACTOR, at),
+        line_of(Request.of("GET", "/api/debtor.php?id=1", {}, b""), REDACTOR, at),
+    ]  # fmt: skip
+    assert "Kowalska" not in lines[0]
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text("\n".join(lines) + "\n")
+    without_body: list[int] = []
+    replayed = list(read(recording, without_body=without_body))
+    assert [(r.method, r.target) for r in replayed] == [("GET", "/api/debtor.php?id=1")]
+    assert without_body == [1, 2]
