@@ -133,7 +133,7 @@ def _check_store(mirroring: Mirroring) -> None:
         raise typer.Exit(EXIT_BAD_CONFIG) from None
     try:
         store.create()
-    except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
+    except (StoreUnavailableError, sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
         stderr.print(
             f"The shadow store {where} cannot be opened ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0]}). Check shadow.store in the configuration: the server "

@@ -45,10 +45,11 @@ from typing import Any, Final
 
 from shadow.channel import ChannelReader, ChannelWriter, socket_pair
 from shadow.client import Sender
+from shadow.errors import StoreUnavailableError
 from shadow.exchange import Exchange
 from shadow.message import Request, Response
 from shadow.mirror import ANY_ROUTE, Counters, Job, Mirror
-from shadow.noise import NoiseTracker
+from shadow.noise import NoiseState, NoiseTracker
 from shadow.recording import line_of
 from shadow.settings import Mirroring
 from shadow.status import StatusServer, per_route, route_lines, summary_line
@@ -290,17 +291,10 @@ class Worker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         store = Store(self.mirroring.store_url, self.proxy_id)
-        try:
-            store.create()
-        except Exception as exc:
-            log.error(
-                "the shadow store %s cannot be opened (%s); nothing is mirrored until the proxy "
-                "restarts with a reachable store",
-                store.url.render_as_string(hide_password=True),
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            )
+        learned = await self._opened(store)
+        if learned is None:
             return
-        noise = NoiseTracker(self.mirroring.comparison.noise, store.noise_state())
+        noise = NoiseTracker(self.mirroring.comparison.noise, learned)
         verifier = Verifier(self.mirroring.comparison, noise=noise)
         self.verifier = verifier
         sender = Sender(
@@ -389,6 +383,43 @@ class Worker:
             await sender.close()
             store.close()
             log.info("shadow pipeline stopped: %s", self._summary())
+
+    async def _opened(self, store: Store) -> NoiseState | None:
+        """The store's tables made and what this proxy learned of noise before. While the store
+        cannot be reached, try again with growing pauses: mirroring starts once it can (until
+        then the proxy's queue fills, and what it cannot hold is dropped and counted). None when
+        the store cannot be used at all, or the proxy is gone."""
+        where = store.url.render_as_string(hide_password=True)
+        pause, waiting = 1.0, False
+        while True:
+            try:
+                store.create()
+                learned = store.noise_state()
+            except StoreUnavailableError as exc:
+                if not waiting:
+                    waiting = True
+                    log.error(
+                        "the shadow store %s is unavailable (%s); mirroring starts once it can "
+                        "be reached",
+                        where,
+                        exc,
+                    )
+                if os.getppid() != self.parent_pid:
+                    return None
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, 10.0)
+                continue
+            except Exception as exc:
+                log.error(
+                    "the shadow store %s cannot be used (%s); nothing is mirrored until the proxy "
+                    "restarts with a usable store",
+                    where,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                return None
+            if waiting:
+                log.warning("the shadow store %s can be reached now: mirroring starts", where)
+            return learned
 
     def _tenant_check(self) -> Callable[[str], bool]:
         declared = frozenset(self.settings.test_tenants)

@@ -19,8 +19,9 @@ writer and a killed writer leaves a readable file.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,10 +174,12 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
     def create(self) -> None:
-        """Create the tables if missing (two proxies starting together may race: retry)."""
+        """Create the tables if missing (two proxies starting together may race: retry);
+        `StoreUnavailableError` when the database cannot be reached now."""
         for attempt in range(5):
             try:
-                METADATA.create_all(self.engine, checkfirst=True)
+                with _unavailable_as_error():
+                    METADATA.create_all(self.engine, checkfirst=True)
                 return
             except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
                 if attempt == 4:
@@ -187,18 +190,15 @@ class Store:
         """Store one batch in one transaction; `StoreUnavailableError` when the database cannot
         take it now (nothing of the batch is stored then: try again later)."""
         now = _utc_naive(None)
-        try:
-            with self.engine.begin() as conn:
-                if batch.exchanges:
-                    conn.execute(
-                        exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
-                    )
-                if batch.counters:
-                    self._add_counters(conn, batch.counters, now)
-                if batch.noise is not None:
-                    self._put_noise(conn, batch.noise, now)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise StoreUnavailableError(str(exc.orig or exc).splitlines()[0]) from exc
+        with _unavailable_as_error(), self.engine.begin() as conn:
+            if batch.exchanges:
+                conn.execute(
+                    exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
+                )
+            if batch.counters:
+                self._add_counters(conn, batch.counters, now)
+            if batch.noise is not None:
+                self._put_noise(conn, batch.noise, now)
 
     def _insert(self) -> Any:
         return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -277,7 +277,7 @@ class Store:
     def noise_state(self) -> NoiseState:
         """What this proxy learned before (so that a restart resumes its calibration)."""
         state = NoiseState()
-        with self.engine.connect() as conn:
+        with _unavailable_as_error(), self.engine.connect() as conn:
             rows = conn.execute(sa.select(noise).where(noise.c.proxy_id == self.proxy_id))
             for row in rows:
                 counts = state.routes.setdefault(row.route, RouteCounts())
@@ -347,3 +347,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+@contextlib.contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    """The database's operational failures (refused, lost, locked) as `StoreUnavailableError`:
+    the callers wait and try again, where any other error is a bug to report."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise StoreUnavailableError(str(exc.orig or exc).splitlines()[0]) from exc

@@ -420,8 +420,11 @@ def write_config(
 class Mitmdump:
     """`mitmdump --mode reverse:PRIMARY -s cutover/shadow_entry.py --set shadow_config=...`."""
 
-    def __init__(self, primary: str, config: Path, workdir: Path, *extra: str) -> None:
+    def __init__(
+        self, primary: str, config: Path, workdir: Path, *extra: str, wait_ready: bool = True
+    ) -> None:
         self.port = free_port()
+        self.wait_ready = wait_ready
         self.log_path = workdir / f"mitmdump-{self.port}.log"
         confdir = workdir / "mitmproxy-conf"
         confdir.mkdir(exist_ok=True)
@@ -448,7 +451,8 @@ class Mitmdump:
         )
         if process.poll() is not None:
             raise AssertionError(f"mitmdump exited: {self.log()}")
-        wait_for(lambda: "ready" in self.log(), 30, "the shadow pipeline to be ready")
+        if self.wait_ready:
+            wait_for(lambda: "ready" in self.log(), 30, "the shadow pipeline to be ready")
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -10,11 +10,13 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
-from proxy_support import Relay, wait_for
+from proxy_support import FakeSide, Mitmdump, Relay, wait_for, write_config
 
 from shadow.exchange import Equal, Exchange, Statuses, Timings
 from shadow.store import Batch, Store
@@ -119,3 +121,34 @@ def test_stopping_during_an_outage_ends_the_writer(
         (lost,) = [r.getMessage() for r in caplog.records if "are lost" in r.getMessage()]
         assert "5 exchanges" in lost
         store.close()
+
+
+def test_a_proxy_started_while_its_store_is_down_mirrors_once_it_is_back(
+    postgres_store: str, tmp_path: Path
+) -> None:
+    """Through real mitmdump: before, the worker gave up for good and mirrored nothing until the
+    proxy was restarted."""
+    url = sa.make_url(postgres_store)
+    with (
+        Relay(url.port or 5432) as relay,
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        relay.cut()
+        store = url.set(port=relay.port).render_as_string(hide_password=False)
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url, store=store)  # fmt: skip
+        with (
+            Mitmdump(primary.url, config, tmp_path, wait_ready=False) as proxy,
+            httpx.Client(base_url=proxy.url, timeout=10) as client,
+        ):
+            wait_for(lambda: "is unavailable" in proxy.log(), 30, "the worker to say so")
+            for i in range(5):
+                assert client.get(f"/json/before-{i}").status_code == 200
+            relay.restore()
+            wait_for(lambda: "can be reached now" in proxy.log(), 30, "the worker to start")
+            for i in range(5):
+                assert client.get(f"/json/after-{i}").status_code == 200
+            wait_for(lambda: sum(1 for r in candidate.requests() if "after" in r.target) == 5, 30,
+                     "the requests after the outage to be mirrored")  # fmt: skip
+            wait_for(lambda: _stored(postgres_store)[0] >= 5, 30, "them to be stored")
