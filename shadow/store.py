@@ -188,7 +188,8 @@ class Store:
 
     def write(self, batch: Batch) -> None:
         """Store one batch in one transaction; `StoreUnavailableError` when the database cannot
-        take it now (nothing of the batch is stored then: try again later)."""
+        take it now (nothing of the batch is stored then, so try again later; except when the
+        connection is lost during the commit itself, which leaves the batch stored or not)."""
         now = _utc_naive(None)
         with _unavailable_as_error(), self.engine.begin() as conn:
             if batch.exchanges:
@@ -349,11 +350,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# SQLite reports a schema it cannot use as an OperationalError too: waiting would not mend it.
+_SCHEMA_PROBLEMS: Final = ("no such table", "no such column", "has no column named", "syntax error")
+
+
 @contextlib.contextmanager
 def _unavailable_as_error() -> Iterator[None]:
-    """The database's operational failures (refused, lost, locked) as `StoreUnavailableError`:
-    the callers wait and try again, where any other error is a bug to report."""
+    """The database's operational failures (refused, lost, locked, full) as
+    `StoreUnavailableError`: the callers wait and try again, where any other error (a schema the
+    store cannot use, a bug) is reported as it is."""
     try:
         yield
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        raise StoreUnavailableError(str(exc.orig or exc).splitlines()[0]) from exc
+        message = (
+            str(exc.orig or exc).splitlines()[0] if str(exc.orig or exc) else type(exc).__name__
+        )
+        if any(problem in message.lower() for problem in _SCHEMA_PROBLEMS):
+            raise
+        raise StoreUnavailableError(message) from exc

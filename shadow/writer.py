@@ -4,12 +4,15 @@ pruned. It runs in the worker process beside its event loop, so that no write wa
 A store that cannot take a write now (`StoreUnavailableError`: its server is down, a connection
 was lost) does not cost the batch: the writer holds it and tries again after half a second, then
 after ever longer pauses of up to ten seconds. Batches that arrive meanwhile are folded into the
-held one, so the counters stay exact and one write catches up when the store is back. Memory stays
-bounded: beyond `MAX_HELD_EXCHANGES` (20,000) the oldest exchanges are let go, and each is counted
-as `dropped.unstored` on its route. The recording does not wait for the store. A batch refused
-for any other reason (a bug, a schema the store cannot take) is logged and let go: trying again
-would not help. When the worker stops while the store is unavailable, one last attempt is made
-and what it cannot write is logged as lost.
+held one, so the counters stay exact and one write catches up when the store is back; batches that
+queue up behind a slow write are folded the same way. Memory stays bounded: beyond
+`MAX_HELD_EXCHANGES` (20,000) the oldest exchanges are let go, and each is counted as
+`dropped.unstored` on its route. The recording does not wait for the store. A batch refused for
+any other reason (a bug, a schema the store cannot take) is logged, and only its counts and noise
+state are written, its exchanges counted as `dropped.unstored`: trying again would not help.
+When the worker stops while the store is unavailable, one last attempt is made and what it
+cannot write is logged as lost. A connection lost during a commit may leave a batch written that
+is then written again (the database cannot say which).
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ class StoreWriter:
                 return
             batch, lines = item
             self._record(lines)
-            self._write(batch)
+            # Batches that queued up behind a slow write go in one, within the same bound.
+            self._write(self._fold(batch))
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + _PRUNE_EVERY_S
                 self._prune()
@@ -103,6 +107,7 @@ class StoreWriter:
                 continue
             except Exception as exc:  # not the store being away: trying again would not help
                 log.error("the shadow store rejected a batch of %d: %s", len(batch.exchanges), exc)
+                self._keep_the_counts(batch)
                 return
             if unavailable_since is not None:
                 log.warning(
@@ -111,6 +116,17 @@ class StoreWriter:
                     len(batch.exchanges),
                 )
             return
+
+    def _keep_the_counts(self, refused: Batch) -> None:
+        """After a batch was refused: its counters and noise state, with its exchanges counted as
+        `dropped.unstored`, so that one bad row does not cost the counts of a whole batch."""
+        counters: Counter[CounterKey] = Counter(refused.counters)
+        for exchange in refused.exchanges:
+            counters[(exchange.route, "dropped.unstored")] += 1
+        try:
+            self.store.write(Batch(exchanges=[], counters=dict(counters), noise=refused.noise))
+        except Exception as exc:
+            log.error("the shadow store refused the counts of that batch too: %s", exc)
 
     def _fold(self, held: Batch) -> Batch:
         """`held` with every batch that waits folded in (their lines go to the recording now)."""
