@@ -491,7 +491,10 @@ class Worker:
             try:
                 exchange = await mirror.handle(job)
             except Exception:  # a bug must cost one exchange, not the pipeline
-                log.exception("mirroring %s failed", job.request.target[:100])
+                redactor = mirror.verifier.redactor
+                target = job.request.target
+                shown = redactor.redact_target(target) if redactor is not None else target
+                log.exception("mirroring %s failed", shown[:100])
                 self.counters.add(ANY_ROUTE, "dropped.internal_error")
                 exchange = None
             finally:

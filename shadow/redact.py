@@ -36,6 +36,8 @@ from shadow.rules import Redaction
 
 AnyOutcome = Equal | Different | NoiseOnly | Skipped | CandidateFailed
 
+# The parts of a form field's name: `customer[name]`, `debtors[0][email]`, `contact.phone`.
+_FORM_NAME_PARTS: Final = re.compile(r"[\[\].]+")
 TOKEN: Final = re.compile(r"pii:[0-9a-f]{16}")
 
 # Field names are compared lower-cased with '_', '-' and spaces removed.
@@ -265,28 +267,33 @@ class Redactor:
         """A query string or `application/x-www-form-urlencoded` body, redacted field by field.
 
         Each value is decoded first (a `%40` hides an e-mail address from the patterns, a `+` the
-        space in a name), then tokenised whole under a personal name or scanned otherwise, and
-        encoded again, so the result is still a well-formed form.
+        space in a name), then tokenised whole under a personal name (`name`, and PHP's nested
+        `customer[name]` too) or scanned otherwise, for the patterns and for the personal values
+        of the other fields (`note=call Anna Kowalska`), as in a JSON body; and encoded again, so
+        the result is still a well-formed form.
         """
-        pairs = []
+        fields = []
         for item in encoded.split("&"):
             name, eq, value = item.partition("=")
-            plain_name, plain_value = (
-                unquote(name.replace("+", " ")),
-                unquote(value.replace("+", " ")),
+            plain_name = unquote(name.replace("+", " "))
+            plain_value = unquote(value.replace("+", " "))
+            personal = any(
+                self.is_personal_key(part) for part in _FORM_NAME_PARTS.split(plain_name)
             )
-            if self.is_personal_key(plain_name):
-                plain_value = self.token(plain_value)
-            else:
-                plain_value = self.redact_text(plain_value)
+            fields.append((plain_name, eq, plain_value, personal))
+        known = {v for _, _, v, personal in fields if personal and len(v) >= _PROPAGATE_MIN}
+        pairs = []
+        for plain_name, eq, plain_value, personal in fields:
+            shown = self.token(plain_value) if personal else self.redact_text(plain_value, known)
             # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
-            name_part = quote(self.redact_text(plain_name), safe=":")
-            pairs.append(f"{name_part}={quote(plain_value, safe=':')}" if eq else name_part)
+            name_part = quote(self.redact_text(plain_name, known), safe=":")
+            pairs.append(f"{name_part}={quote(shown, safe=':')}" if eq else name_part)
         return "&".join(pairs)
 
     def redact_difference(self, difference: Difference) -> Difference:
         """A difference with both values redacted alike (so equal values keep equal tokens)."""
         path = difference.path
+        segments: tuple[Segment, ...] = ()
         if path.startswith("headers."):
             if self.is_sensitive_header(path.removeprefix("headers.")):
                 return replace(
@@ -295,12 +302,18 @@ class Redactor:
                     candidate=_maybe(self.token, difference.candidate),
                 )
             personal = False
+        elif path.startswith("$"):
+            try:
+                segments = tuple(jsonpath.split(path))
+            except RuleError:  # e.g. a keyed value holding `)]`: nothing in it is known harmless
+                personal = True
+            else:
+                personal = self.is_personal_path(segments)
         else:
-            personal = path.startswith("$") and self.is_personal_path(jsonpath.split(path))
+            personal = False
         known = self.personal_strings(difference.primary) | self.personal_strings(
             difference.candidate
         )
-        segments = tuple(jsonpath.split(path)) if path.startswith("$") else ()
         return replace(
             difference,
             path=self.redact_path(path, known),
@@ -311,9 +324,11 @@ class Redactor:
     def redact_path(self, path: str, known: Iterable[str] = ()) -> str:
         """A difference path whose object keys and array filters hold no personal value.
 
-        Keys are treated as in documents (patterns, and the `known` strings); the value of a
-        filter (`[?(@.email=="...")]`) is tokenised when its field is personal and scanned
-        otherwise. `status` and `headers.<name>` name no person and are returned as they are.
+        Keys are scanned as text is (the patterns, and the `known` strings: the personal values
+        of the difference itself), so a key that neither shows to be personal, such as a bare
+        name, stays as it is; the value of a filter (`[?(@.email=="...")]`) is tokenised when
+        its field is personal and scanned otherwise. `status` and `headers.<name>` name no
+        person and are returned as they are.
         """
         if not path.startswith("$"):
             return path

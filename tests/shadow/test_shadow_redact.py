@@ -388,3 +388,30 @@ def test_bodies_the_redactor_cannot_read_are_not_recorded_and_not_replayed(
     replayed = list(read(recording, without_body=without_body))
     assert [(r.method, r.target) for r in replayed] == [("GET", "/api/debtor.php?id=1")]
     assert without_body == [1, 2]
+
+
+def test_a_path_that_cannot_be_read_back_is_redacted_whole_and_does_not_raise() -> None:
+    from shadow import jsonpath
+    from shadow.jsonpath import KeyedItem
+
+    # A list matched by a free-text field whose value holds `)]`: the rendered path does not
+    # split again. Before, redacting such a difference raised, and the exchange was lost.
+    path = jsonpath.render(["people", KeyedItem("note", json.dumps("call Anna )] now")), "x"])
+    difference = Difference(path, "changed", "Anna Kowalska", "Anna Kowalsky")
+    redacted = REDACTOR.redact_difference(difference)
+    assert "Anna" not in redacted.path
+    assert redacted.path == f"$['{REDACTOR.token(path)}']"
+    assert "Anna" not in json.dumps([redacted.primary, redacted.candidate])
+
+
+def test_nested_form_names_and_values_quoted_in_other_fields_are_redacted() -> None:
+    from urllib.parse import parse_qsl
+
+    form = "customer%5Bname%5D=Anna+Kowalska&note=call+Anna+Kowalska+today&debtors[0][phone]=0612"
+    fields = dict(parse_qsl(REDACTOR.redact_form(form), strict_parsing=True))
+    token = REDACTOR.token("Anna Kowalska")
+    assert fields == {
+        "customer[name]": token,
+        "note": f"call {token} today",
+        "debtors[0][phone]": REDACTOR.token("0612"),
+    }
