@@ -307,7 +307,9 @@ def replay_command(
         stderr.print(
             f"The shadow store {where} became unavailable during the replay ({exc}). The "
             "exchanges written before stay in the store; the rest of the recording was not "
-            "stored. Replay the recording again once the store is back (check shadow.store).",
+            "stored. Replay the recording again once the store is back (check shadow.store); "
+            "the exchanges it had already stored are then stored a second time, so compare "
+            "the report's counts with that in mind, or replay into a fresh store.",
             highlight=False,
         )
         raise typer.Exit(EXIT_FAILED) from None
