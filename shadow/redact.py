@@ -32,6 +32,7 @@ from shadow.errors import RuleError
 from shadow.exchange import CandidateFailed, Different, Equal, Exchange, NoiseOnly, Skipped
 from shadow.jsonpath import KeyedItem, PatternSegment, Segment
 from shadow.message import Headers
+from shadow.noise import field_of
 from shadow.rules import Redaction
 
 AnyOutcome = Equal | Different | NoiseOnly | Skipped | CandidateFailed
@@ -350,6 +351,11 @@ class Redactor:
             else:
                 redacted.append(segment)
         return jsonpath.render(redacted)
+
+    def redact_field(self, field: str) -> str:
+        """A noise field (a path with `[*]` for positions) as `redact_path` has it: for stores
+        written before paths were redacted."""
+        return field_of(self.redact_path(field.replace("[*]", "[0]")))
 
     def _redact_filter_value(
         self, encoded: str, field_path: tuple[Segment, ...], known: set[str]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -275,20 +275,33 @@ class Store:
         )
         conn.execute(statement, rows)
 
-    def noise_state(self) -> NoiseState:
-        """What this proxy learned before (so that a restart resumes its calibration)."""
+    def noise_state(self, rename: Callable[[str], str] | None = None) -> NoiseState:
+        """What this proxy learned before (so that a restart resumes its calibration).
+
+        `rename` gives each stored field its name as it would be learned now (the worker passes
+        the redaction of paths). Fields it renames, those of a store written before paths were
+        redacted, are rewritten under the new name in the same transaction, counts of fields
+        that now share a name added up, so that no old name stays behind in the store."""
         state = NoiseState()
-        with _unavailable_as_error(), self.engine.connect() as conn:
+        renamed = False
+        with _unavailable_as_error(), self.engine.begin() as conn:
             rows = conn.execute(sa.select(noise).where(noise.c.proxy_id == self.proxy_id))
             for row in rows:
                 counts = state.routes.setdefault(row.route, RouteCounts())
                 counts.candidate_total = row.candidate_total
                 counts.secondary_total = row.secondary_total
-                if row.field != _TOTALS:
-                    if row.candidate:
-                        counts.candidate[field_of(row.field)] = row.candidate
-                    if row.secondary:
-                        counts.secondary[field_of(row.field)] = row.secondary
+                if row.field == _TOTALS:
+                    continue
+                field = field_of(row.field)
+                if rename is not None and (new := rename(field)) != field:
+                    field, renamed = new, True
+                if row.candidate:
+                    counts.candidate[field] = counts.candidate.get(field, 0) + row.candidate
+                if row.secondary:
+                    counts.secondary[field] = counts.secondary.get(field, 0) + row.secondary
+            if renamed:
+                conn.execute(noise.delete().where(noise.c.proxy_id == self.proxy_id))
+                self._put_noise(conn, state, _utc_naive(None))
         return state
 
     def prune(self, older_than: datetime) -> int:

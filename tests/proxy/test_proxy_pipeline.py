@@ -344,3 +344,31 @@ def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) 
             pipeline.stop()
     assert len(candidate.requests()) == 290
     store.close()
+
+
+def test_noise_fields_of_a_store_from_before_paths_were_redacted_are_rewritten(
+    tmp_path: Path,
+) -> None:
+    from shadow import Redactor
+    from shadow.rules import Redaction
+
+    redactor = Redactor(Redaction(secret="noise-rename-secret-0123456789"))
+    person = "$.contacts['anna.kowalska@example.org'].status"
+    redacted = redactor.redact_field(person)
+    assert "anna" not in redacted
+    url = f"sqlite:///{tmp_path / 'shadow.sqlite'}"
+    store = Store(url, "proxy-a")
+    store.create()
+    old = RouteCounts(candidate_total=9, secondary_total=9,
+                      candidate={person: 3, redacted: 2, "$.debts[*].amount": 4},
+                      secondary={person: 1})  # fmt: skip
+    store.write(Batch([], None, NoiseState(routes={"debtor": old})))
+
+    learned = store.noise_state(redactor.redact_field)
+    counts = learned.routes["debtor"]
+    assert counts.candidate == {redacted: 5, "$.debts[*].amount": 4}  # merged with its new name
+    assert counts.secondary == {redacted: 1}
+    assert counts.candidate_total == 9
+    assert store.noise_state() == learned  # rewritten in the store, not only in memory
+    assert "anna" not in store.dump_text()
+    store.close()
