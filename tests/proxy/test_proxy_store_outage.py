@@ -4,11 +4,13 @@ restores on the same port."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,15 +52,24 @@ def _writer(store: Store, **options: Any) -> tuple[queue.Queue[Item], threading.
     return items, stop, thread
 
 
+@contextlib.contextmanager
+def _relayed_store(postgres_store: str) -> Iterator[tuple[Relay, Store]]:
+    """A store with its tables, on PostgreSQL reached through a relay the test can cut."""
+    url = sa.make_url(postgres_store)
+    with Relay(url.port or 5432) as relay:
+        store = Store(url.set(port=relay.port).render_as_string(hide_password=False))
+        store.create()
+        try:
+            yield relay, store
+        finally:
+            store.close()
+
+
 @pytest.mark.postgres
 def test_batches_wait_out_an_outage_and_are_all_written(
     postgres_store: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url = sa.make_url(postgres_store)
-    with Relay(url.port or 5432) as relay:
-        relayed = url.set(port=relay.port).render_as_string(hide_password=False)
-        store = Store(relayed)
-        store.create()
+    with _relayed_store(postgres_store) as (relay, store):
         items, stop, thread = _writer(store)
         with caplog.at_level(logging.INFO, logger="shadow.writer"):
             items.put((Batch(_exchanges(5), {("debtor", "equal"): 5}), []))
@@ -77,16 +88,12 @@ def test_batches_wait_out_an_outage_and_are_all_written(
         messages = [record.getMessage() for record in caplog.records]
         assert any("the shadow store is unavailable" in m for m in messages)
         assert any("the shadow store is back" in m for m in messages)
-        store.close()
         stop.set()
 
 
 @pytest.mark.postgres
 def test_what_an_outage_holds_is_bounded_and_the_rest_is_counted(postgres_store: str) -> None:
-    url = sa.make_url(postgres_store)
-    with Relay(url.port or 5432) as relay:
-        store = Store(url.set(port=relay.port).render_as_string(hide_password=False))
-        store.create()
+    with _relayed_store(postgres_store) as (relay, store):
         relay.cut()
         items, stop, thread = _writer(store, max_held_exchanges=25)
         for _ in range(4):
@@ -97,7 +104,6 @@ def test_what_an_outage_holds_is_bounded_and_the_rest_is_counted(postgres_store:
         assert _stored(postgres_store)[1] == {"equal": 40, "dropped.unstored": 15}
         items.put(None)
         thread.join(10)
-        store.close()
         stop.set()
 
 
@@ -105,10 +111,7 @@ def test_what_an_outage_holds_is_bounded_and_the_rest_is_counted(postgres_store:
 def test_stopping_during_an_outage_ends_the_writer(
     postgres_store: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url = sa.make_url(postgres_store)
-    with Relay(url.port or 5432) as relay:
-        store = Store(url.set(port=relay.port).render_as_string(hide_password=False))
-        store.create()
+    with _relayed_store(postgres_store) as (relay, store):
         relay.cut()
         items, stop, thread = _writer(store)
         with caplog.at_level(logging.ERROR, logger="shadow.writer"):
@@ -122,7 +125,6 @@ def test_stopping_during_an_outage_ends_the_writer(
         # The last try may come before or after the last batch arrives: one line or two.
         lost = [r.getMessage() for r in caplog.records if "are lost" in r.getMessage()]
         assert sum(int(line.split(": ")[1].split()[0]) for line in lost) == 5, lost
-        store.close()
 
 
 @pytest.mark.postgres
