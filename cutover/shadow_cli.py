@@ -114,10 +114,14 @@ def _load(path: Path, **overrides: Any) -> tuple[CutoverConfig, Mirroring]:
     raise typer.Exit(EXIT_BAD_CONFIG)
 
 
+def _shown_store(mirroring: Mirroring) -> str:
+    return sa.engine.make_url(mirroring.store_url).render_as_string(hide_password=True)
+
+
 def _check_store(mirroring: Mirroring) -> None:
     """Open (and create) the store now, so that a wrong URL is a message, not a dead worker (the
     proxy) or a traceback halfway through the setup (replay)."""
-    where = sa.engine.make_url(mirroring.store_url).render_as_string(hide_password=True)
+    where = _shown_store(mirroring)
     try:
         store = Store(mirroring.store_url)
     except (ValueError, ImportError) as exc:
@@ -303,7 +307,7 @@ def replay_command(
                 )
             )
     except StoreUnavailableError as exc:
-        where = sa.engine.make_url(mirroring.store_url).render_as_string(hide_password=True)
+        where = _shown_store(mirroring)
         stderr.print(
             f"The shadow store {where} became unavailable during the replay ({exc}). The "
             "exchanges written before stay in the store; the rest of the recording was not "

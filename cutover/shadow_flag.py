@@ -40,11 +40,10 @@ class EnabledInFile:
 
     def __call__(self) -> bool:
         try:
-            seen: _Signature | None = _signature(self.path)
+            seen = _signature(self.path)
         except OSError as exc:
-            seen = None
-            if seen != self._seen:
-                self._seen = seen
+            if self._seen is not None:  # said once, until the file is back
+                self._seen = None
                 self._refuse(f"it cannot be read ({exc.strerror or exc})")
             return self._enabled
         if seen == self._seen:

@@ -51,7 +51,7 @@ from shadow.message import Request, Response
 from shadow.mirror import ANY_ROUTE, Counters, Job, Mirror
 from shadow.noise import NoiseState, NoiseTracker
 from shadow.recording import line_of
-from shadow.redact import Redactor
+from shadow.redact import noise_field_naming
 from shadow.settings import Mirroring
 from shadow.status import StatusServer, per_route, route_lines, summary_line
 from shadow.store import Batch, Store
@@ -395,7 +395,7 @@ class Worker:
         while True:
             try:
                 store.create()
-                learned = store.noise_state(self._field_name())
+                learned = store.noise_state(noise_field_naming(self.mirroring.comparison.redaction))
             except StoreUnavailableError as exc:
                 if not waiting:
                     waiting = True
@@ -421,12 +421,6 @@ class Worker:
             if waiting:
                 log.warning("the shadow store %s can be reached now: mirroring starts", where)
             return learned
-
-    def _field_name(self) -> Callable[[str], str] | None:
-        """How a stored noise field is named now: stores from before paths were redacted may
-        hold a person in one (a key that is an e-mail address), which loading rewrites."""
-        redaction = self.mirroring.comparison.redaction
-        return Redactor(redaction).redact_field if redaction is not None else None
 
     def _tenant_check(self) -> Callable[[str], bool]:
         declared = frozenset(self.settings.test_tenants)

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Final
@@ -408,3 +408,10 @@ def _replace_outside_tokens(text: str, value: str, token: str) -> str:
         position = match.end()
     pieces.append(text[position:].replace(value, token))
     return "".join(pieces)
+
+
+def noise_field_naming(redaction: Redaction | None) -> Callable[[str], str] | None:
+    """How a stored noise field is named now, for `Store.noise_state`: stores from before paths
+    were redacted may hold a person in one (a key that is an e-mail address), which loading
+    rewrites. None without redaction (nothing to rename)."""
+    return Redactor(redaction).redact_field if redaction is not None else None

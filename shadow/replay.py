@@ -20,7 +20,7 @@ from shadow.exchange import Exchange
 from shadow.message import Request
 from shadow.mirror import Counters, Job, Mirror
 from shadow.noise import NoiseTracker
-from shadow.redact import Redactor
+from shadow.redact import noise_field_naming
 from shadow.settings import Mirroring
 from shadow.store import Batch, Store
 from shadow.verifier import Verifier
@@ -51,9 +51,7 @@ async def replay(
     """Replay every request; return how many were sent, how many exchanges were stored."""
     store = Store(mirroring.store_url, proxy_id)
     store.create()
-    redaction = mirroring.comparison.redaction
-    # Rewrites noise fields of a store from before paths were redacted (see Store.noise_state).
-    learned = store.noise_state(Redactor(redaction).redact_field if redaction else None)
+    learned = store.noise_state(noise_field_naming(mirroring.comparison.redaction))
     noise = NoiseTracker(mirroring.comparison.noise, learned)
     verifier = Verifier(mirroring.comparison, noise=noise)
     sender = Sender(marker_header=mirroring.proxy.marker_header, max_connections=2 * concurrency)

@@ -22,11 +22,13 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 from shadow.errors import StoreUnavailableError
+from shadow.exchange import Exchange
 from shadow.mirror import CounterKey
 from shadow.store import Batch, Store
 
@@ -121,8 +123,7 @@ class StoreWriter:
         """After a batch was refused: its counters and noise state, with its exchanges counted as
         `dropped.unstored`, so that one bad row does not cost the counts of a whole batch."""
         counters: Counter[CounterKey] = Counter(refused.counters)
-        for exchange in refused.exchanges:
-            counters[(exchange.route, "dropped.unstored")] += 1
+        _count_unstored(counters, refused.exchanges)
         try:
             self.store.write(Batch(exchanges=[], counters=dict(counters), noise=refused.noise))
         except Exception as exc:
@@ -148,9 +149,8 @@ class StoreWriter:
             noise = batch.noise if batch.noise is not None else noise
         excess = len(exchanges) - self.max_held_exchanges
         if excess > 0:
-            let_go, exchanges = exchanges[:excess], exchanges[excess:]
-            for exchange in let_go:
-                counters[(exchange.route, "dropped.unstored")] += 1
+            _count_unstored(counters, exchanges[:excess])
+            exchanges = exchanges[excess:]
         return Batch(exchanges=exchanges, counters=dict(counters), noise=noise)
 
     def _record(self, lines: list[str]) -> None:
@@ -172,3 +172,8 @@ class StoreWriter:
         else:
             if pruned:
                 log.info("pruned %d exchanges older than %s", pruned, cutoff)
+
+
+def _count_unstored(counters: Counter[CounterKey], exchanges: Iterable[Exchange]) -> None:
+    for exchange in exchanges:
+        counters[(exchange.route, "dropped.unstored")] += 1
