@@ -22,9 +22,6 @@ from reports.settings import ReportSettings
 from shadow import ComparisonConfig, Request, Response, Timings, Verifier
 from shadow.store import Batch, Store
 
-# The store stamps hourly counters with the real clock, so the report's "now" is the real one.
-NOW = datetime.now(UTC) + timedelta(minutes=1)
-
 
 def _last_night_start(now: datetime) -> datetime:
     """Start of the report night's half hour: just before `now`, inside the 24-hour window, and
@@ -103,21 +100,25 @@ def sqlite_store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'shadow.sqlite'}"
 
 
-def _report(url: str, out: Path) -> Any:
+def _report(url: str, out: Path) -> tuple[Any, datetime]:
+    """Write three nights and report on them; returns the summary and the report's "now"."""
     store = Store(url)
     store.create()
     core = Verifier(CONFIG)
     # Two good nights, then the night of the report with the regression. Hourly counters carry
     # the real clock, so only the last night (written "now") counts what was skipped.
-    last_night = _last_night_start(NOW)
+    last_night = _last_night_start(datetime.now(UTC))
     for days_ago in (2, 1):
         at = last_night - timedelta(days=days_ago)
         _write_night(store, core, at, regress=False, count=False)
     _write_night(store, core, last_night, regress=True)
     store.close()
+    # Taken after the write: the counters' hour must fall before the report's end, even when an
+    # hour turns while the nights are written (a "now" taken at import once missed it in CI).
+    now = datetime.now(UTC) + timedelta(minutes=1)
     settings = ReportSettings(min_parity=0.9, min_compared=10, examples=2)
-    summary = nightly.write(settings, url, out, now=NOW, declared_routes=["debtor", "note"])
-    return summary
+    summary = nightly.write(settings, url, out, now=now, declared_routes=["debtor", "note"])
+    return summary, now
 
 
 def _check(summary: Any, out: Path) -> None:
@@ -167,16 +168,16 @@ def _check(summary: Any, out: Path) -> None:
 
 def test_nightly_report_over_a_sqlite_store(sqlite_store: str, tmp_path: Path) -> None:
     out = tmp_path / "nightly"
-    _check(_report(sqlite_store, out), out)
+    _check(_report(sqlite_store, out)[0], out)
 
 
 def test_nightly_report_over_a_postgres_store(postgres_store: str, tmp_path: Path) -> None:
     out = tmp_path / "nightly"
-    _check(_report(postgres_store, out), out)
+    _check(_report(postgres_store, out)[0], out)
 
 
 def test_readiness_reads_the_same_store_night_by_night(sqlite_store: str, tmp_path: Path) -> None:
-    _report(sqlite_store, tmp_path / "nightly")
+    _, now = _report(sqlite_store, tmp_path / "nightly")
     settings = ReportSettings.model_validate(
         {
             "min_parity": 0.9,
@@ -186,7 +187,7 @@ def test_readiness_reads_the_same_store_night_by_night(sqlite_store: str, tmp_pa
         }
     )
     summary = readiness.write(
-        settings, sqlite_store, tmp_path / "ready", routes=["debtor", "note"], now=NOW
+        settings, sqlite_store, tmp_path / "ready", routes=["debtor", "note"], now=now
     )
     shadow = {r.route: r.findings[0] for r in summary.routes}
     assert shadow["debtor"].state == "bad"
