@@ -265,6 +265,7 @@ class Worker:
         self._killed_checked_at = 0.0
         self.in_flight = 0
         self.status_port: int | None = None
+        self.store_open = False
         self._pending = _Pending()
         self._stop = threading.Event()
         self._batches: queue.Queue[Item] = queue.Queue()
@@ -290,11 +291,46 @@ class Worker:
         return not enabled or self.killed_event.is_set() or (switch is not None and switch.exists())
 
     async def run(self) -> None:
+        """Listen to the proxy and serve the status endpoint from the start, so that a stop or a
+        status question is answered while the store is still being waited for; mirror once the
+        store is open."""
         loop = asyncio.get_running_loop()
+        self._stopping = stopping = asyncio.Event()
+        self._waiting: deque[Job] = deque()
+        # No task takes jobs until the store is open: until then they wait here, still holding
+        # their room in the proxy's queue, so that the proxy drops (and counts) once it is full.
+        self._free_slots = 0
+
+        def terminate() -> None:
+            self._stop.set()
+            stopping.set()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        self.inbox.setblocking(False)
+        loop.add_reader(self.inbox.fileno(), self._read, ChannelReader())
+        status = StatusServer(self.snapshot, self._kill_command)
+        if self.settings.status_port is not None:
+            self.status_port = await status.start("127.0.0.1", self.settings.status_port)
+            log.info("shadow status endpoint: http://127.0.0.1:%d/status", self.status_port)
         store = Store(self.mirroring.store_url, self.proxy_id)
-        learned = await self._opened(store)
-        if learned is None:
-            return
+        try:
+            learned = await self._opened(store)
+            if learned is not None:
+                self.store_open = True
+                await self._mirror(store, learned)
+            elif self._waiting:
+                log.warning(
+                    "stopped before the shadow store could be used: %d waiting exchanges were "
+                    "not mirrored",
+                    len(self._waiting),
+                )
+        finally:
+            self._close_inbox()
+            status.close()
+            store.close()
+
+    async def _mirror(self, store: Store, learned: NoiseState) -> None:
+        """Mirror, compare and store until asked to stop; then write the last batch."""
         noise = NoiseTracker(self.mirroring.comparison.noise, learned)
         verifier = Verifier(self.mirroring.comparison, noise=noise)
         self.verifier = verifier
@@ -325,33 +361,18 @@ class Worker:
             name="shadow-writer",
         )
         writer.start()
+        # The tasks hold `concurrency` jobs and as many wait in `local`; the rest wait in
+        # `_waiting`, still holding their room in the proxy's queue.
         local: asyncio.Queue[Job | None] = asyncio.Queue()
-        stopping = asyncio.Event()
-        # The tasks hold `concurrency` jobs and as many wait in `local`; the rest wait here, still
-        # holding their room in the proxy's queue, so that the proxy drops once it is full.
         self._local = local
-        self._free_slots = 2 * self.settings.concurrency
-        self._waiting: deque[Job] = deque()
-        self._stopping = stopping
-
-        def terminate() -> None:
-            self._stop.set()
-            stopping.set()
-
-        loop.add_signal_handler(signal.SIGTERM, terminate)
-        self.inbox.setblocking(False)
-        channel = ChannelReader()
-        loop.add_reader(self.inbox.fileno(), self._read, channel)
-        status = StatusServer(self.snapshot, self._kill_command)
-        if self.settings.status_port is not None:
-            self.status_port = await status.start("127.0.0.1", self.settings.status_port)
-            log.info("shadow status endpoint: http://127.0.0.1:%d/status", self.status_port)
         tasks = [
             asyncio.create_task(self._mirror_loop(local, mirror))
             for _ in range(self.settings.concurrency)
         ]
+        self._free_slots = 2 * self.settings.concurrency
+        self._dispatch()  # what arrived while the store was waited for
         housekeeping = [
-            asyncio.create_task(self._watch(stopping)),
+            asyncio.create_task(self._watch(self._stopping)),
             asyncio.create_task(self._flush_loop(verifier)),
         ]
         self.ready.set()
@@ -362,11 +383,10 @@ class Worker:
             store.url.render_as_string(hide_password=True),
         )
         try:
-            await stopping.wait()
+            await self._stopping.wait()
         finally:
             self._stop.set()
-            loop.remove_reader(self.inbox.fileno())
-            self.inbox.close()
+            self._close_inbox()
             # Jobs in flight get a short grace; what is still running then is abandoned.
             for _ in tasks:
                 with contextlib.suppress(asyncio.QueueFull):
@@ -377,13 +397,16 @@ class Worker:
             for task in housekeeping:
                 task.cancel()
             await asyncio.gather(*late, *housekeeping, return_exceptions=True)
-            status.close()
             self._flush(verifier, with_noise=True)
             self._batches.put(None)
             await asyncio.to_thread(writer.join, 30)
             await sender.close()
-            store.close()
             log.info("shadow pipeline stopped: %s", self._summary())
+
+    def _close_inbox(self) -> None:
+        if self.inbox.fileno() >= 0:
+            asyncio.get_running_loop().remove_reader(self.inbox.fileno())
+            self.inbox.close()
 
     async def _opened(self, store: Store) -> NoiseState | None:
         """The store's tables made and what this proxy learned of noise before. While the store
@@ -394,8 +417,9 @@ class Worker:
         pause, waiting = 1.0, False
         while True:
             try:
-                store.create()
-                learned = store.noise_state(noise_field_naming(self.mirroring.comparison.redaction))
+                learned = await self._open(store)
+                if learned is None:  # asked to stop while the store was being opened
+                    return None
             except StoreUnavailableError as exc:
                 if not waiting:
                     waiting = True
@@ -407,7 +431,11 @@ class Worker:
                     )
                 if os.getppid() != self.parent_pid:
                     return None
-                await asyncio.sleep(pause)
+                # A stop (from the proxy, or SIGTERM) ends the wait at once.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+                if self._stopping.is_set():
+                    return None
                 pause = min(2 * pause, 10.0)
                 continue
             except Exception as exc:
@@ -421,6 +449,50 @@ class Worker:
             if waiting:
                 log.warning("the shadow store %s can be reached now: mirroring starts", where)
             return learned
+
+    async def _open(self, store: Store) -> NoiseState | None:
+        """`Store.create` and `Store.noise_state`, in a thread, so that a connection that hangs
+        (a firewall that drops, not refuses) keeps neither the status endpoint nor a stop
+        waiting; None when asked to stop first.
+
+        A daemon thread of its own, not the loop's pool: a pool thread would outlive this at
+        normal priority once the worker yields to the live path, and a hung connection must not
+        keep the process from exiting."""
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[NoiseState] = loop.create_future()
+        naming = noise_field_naming(self.mirroring.comparison.redaction)
+
+        def settle(outcome: NoiseState | BaseException) -> None:
+            if opened.done():
+                return
+            if isinstance(outcome, BaseException):
+                opened.set_exception(outcome)
+            else:
+                opened.set_result(outcome)
+
+        def open_store() -> None:
+            outcome: NoiseState | BaseException
+            try:
+                store.create()
+                outcome = store.noise_state(naming)
+            except BaseException as exc:
+                outcome = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(settle, outcome)
+
+        thread = threading.Thread(target=open_store, name="shadow-store-open", daemon=True)
+        thread.start()
+        stop = asyncio.ensure_future(self._stopping.wait())
+        either: set[asyncio.Future[Any]] = {opened, stop}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not opened.done():
+            opened.cancel()
+            return None
+        thread.join(1.0)  # it has returned: only its last instructions are left
+        return opened.result()
 
     def _tenant_check(self) -> Callable[[str], bool]:
         declared = frozenset(self.settings.test_tenants)
@@ -572,6 +644,7 @@ class Worker:
             "killed": self.killed,
             "queue_depth": self._queue_depth(),
             "in_flight": self.in_flight,
+            "store_open": self.store_open,
             "routes": per_route(self.counters.totals),
         }
 

@@ -9,6 +9,9 @@
     shadow_counter_hours  the same increments per UTC hour, so that a report over a window (the
                       last night) can account for what was not stored as an exchange (skipped,
                       dropped); pruned with the exchanges
+    shadow_batches    the id of every batch written, in the batch's own transaction: after a
+                      connection lost during a commit, the writer asks whether the batch is in
+                      before it writes it again (see `shadow.writer`); pruned with the exchanges
 
 Several proxies may share one PostgreSQL store: counters are added with an upsert, so two writers
 never overwrite each other, and each proxy's noise rows carry its id. Written by the pipeline's
@@ -20,7 +23,9 @@ writer and a killed writer leaves a readable file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,6 +98,13 @@ noise = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )  # fmt: skip
 
+batches = sa.Table(
+    "shadow_batches", METADATA,
+    sa.Column("batch_id", sa.String(32), primary_key=True),
+    sa.Column("proxy_id", sa.String(120), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+)  # fmt: skip
+
 CounterKey = tuple[str, str]
 """(route, name); route "*" for what was dropped before a route was known."""
 _TOTALS: Final = ""
@@ -105,6 +117,7 @@ class Batch:
     exchanges: Sequence[Exchange] = ()
     counters: Mapping[CounterKey, int] | None = None
     noise: NoiseState | None = None
+    id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def _utc_naive(moment: datetime | None) -> datetime:
@@ -188,10 +201,13 @@ class Store:
 
     def write(self, batch: Batch) -> None:
         """Store one batch in one transaction; `StoreUnavailableError` when the database cannot
-        take it now (nothing of the batch is stored then, so try again later; except when the
-        connection is lost during the commit itself, which leaves the batch stored or not)."""
+        take it now. Nothing of the batch is stored then, except when the connection is lost
+        during the commit itself, which leaves the batch stored or not: `has_batch` tells."""
         now = _utc_naive(None)
         with _unavailable_as_error(), self.engine.begin() as conn:
+            conn.execute(
+                batches.insert(), {"batch_id": batch.id, "proxy_id": self.proxy_id, "at": now}
+            )
             if batch.exchanges:
                 conn.execute(
                     exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
@@ -200,6 +216,15 @@ class Store:
                 self._add_counters(conn, batch.counters, now)
             if batch.noise is not None:
                 self._put_noise(conn, batch.noise, now)
+
+    def has_batch(self, batch_id: str) -> bool:
+        """Whether the batch with this id was written (`StoreUnavailableError` when the database
+        cannot say now)."""
+        with _unavailable_as_error(), self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(batches.c.batch_id).where(batches.c.batch_id == batch_id)
+            )
+            return found.first() is not None
 
     def _insert(self) -> Any:
         return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -311,6 +336,7 @@ class Store:
         with self.engine.begin() as conn:
             result = conn.execute(exchanges.delete().where(exchanges.c.at < cutoff))
             conn.execute(counter_hours.delete().where(counter_hours.c.hour < cutoff))
+            conn.execute(batches.delete().where(batches.c.at < cutoff))
         return result.rowcount or 0
 
     # Reading (reports, tests, the status line).

@@ -11,8 +11,9 @@ queue up behind a slow write are folded the same way. Memory stays bounded: beyo
 any other reason (a bug, a schema the store cannot take) is logged, and only its counts and noise
 state are written, its exchanges counted as `dropped.unstored`: trying again would not help.
 When the worker stops while the store is unavailable, one last attempt is made and what it
-cannot write is logged as lost. A connection lost during a commit may leave a batch written that
-is then written again (the database cannot say which).
+cannot write is logged as lost. A connection lost during a commit leaves the batch written or not,
+and the client cannot tell which: before anything of that batch is written again, the store is
+asked whether its id is in (`Store.has_batch`), so that no exchange or count is written twice.
 """
 
 from __future__ import annotations
@@ -82,8 +83,15 @@ class StoreWriter:
         pause = _FIRST_PAUSE_S
         unavailable_since: float | None = None
         last_try = False
+        # A try that failed may still have committed (the connection was lost during the
+        # commit): until the store says whether it did, what arrives later is folded apart.
+        uncertain: Batch | None = None
         while True:
             try:
+                if uncertain is not None:
+                    if not self.store.has_batch(uncertain.id):
+                        batch = self._fold(uncertain, batch)
+                    uncertain = None
                 self.store.write(batch)
             except StoreUnavailableError as exc:
                 if unavailable_since is None:
@@ -94,17 +102,19 @@ class StoreWriter:
                         exc,
                         len(batch.exchanges),
                     )
+                if uncertain is None:
+                    uncertain, batch = batch, Batch()
                 if last_try:
                     log.error(
                         "stopping while the shadow store is unavailable: %d exchanges, and the "
                         "counts of the last %.0f s, are lost",
-                        len(batch.exchanges),
+                        len(uncertain.exchanges) + len(batch.exchanges),
                         time.monotonic() - unavailable_since,
                     )
                     return
                 self.stop.wait(pause)
                 pause = min(2 * pause, _LONGEST_PAUSE_S)
-                batch = self._fold(batch)
+                batch = self._fold(batch, beside=len(uncertain.exchanges))
                 last_try = self.stop.is_set()  # stopping: one more try, with everything folded in
                 continue
             except Exception as exc:  # not the store being away: trying again would not help
@@ -129,11 +139,16 @@ class StoreWriter:
         except Exception as exc:
             log.error("the shadow store refused the counts of that batch too: %s", exc)
 
-    def _fold(self, held: Batch) -> Batch:
-        """`held` with every batch that waits folded in (their lines go to the recording now)."""
-        exchanges = list(held.exchanges)
-        counters: Counter[CounterKey] = Counter(held.counters)
-        noise = held.noise
+    def _fold(self, *held: Batch, beside: int = 0) -> Batch:
+        """`held` and every batch that waits, in one (their lines go to the recording now);
+        `beside`: exchanges held apart, which count towards the bound."""
+        exchanges: list[Exchange] = []
+        counters: Counter[CounterKey] = Counter()
+        noise = None
+        for batch in held:
+            exchanges += batch.exchanges
+            counters.update(batch.counters or {})
+            noise = batch.noise if batch.noise is not None else noise
         while True:
             try:
                 item = self.items.get_nowait()
@@ -145,9 +160,9 @@ class StoreWriter:
             batch, lines = item
             self._record(lines)
             exchanges += batch.exchanges
-            counters.update(batch.counters)
+            counters.update(batch.counters or {})
             noise = batch.noise if batch.noise is not None else noise
-        excess = len(exchanges) - self.max_held_exchanges
+        excess = len(exchanges) + beside - self.max_held_exchanges
         if excess > 0:
             _count_unstored(counters, exchanges[:excess])
             exchanges = exchanges[excess:]

@@ -63,10 +63,21 @@ def _store_roundtrip(url: str) -> None:
     assert first.noise_state() == state
     assert second.noise_state() == NoiseState()
 
+    written = Batch([_exchange()])
+    assert not first.has_batch(written.id)
+    first.write(written)
+    assert first.has_batch(written.id)
+    assert second.has_batch(written.id)
+    assert not first.has_batch(Batch().id)
+
     old = _exchange(at=datetime.now(UTC) - timedelta(days=40))
     first.write(Batch([old]))
     assert first.prune(datetime.now(UTC) - timedelta(days=30)) == 1
-    assert sum(first.outcome_counts().values()) == 2
+    assert sum(first.outcome_counts().values()) == 3
+    # Batch ids go with the exchanges of their time, not before.
+    assert first.has_batch(written.id)
+    first.prune(datetime.now(UTC) + timedelta(minutes=1))
+    assert not first.has_batch(written.id)
     first.close()
     second.close()
 

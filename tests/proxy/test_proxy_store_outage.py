@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
+import socket
 import threading
 import time
 import uuid
@@ -20,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from proxy_support import FakeSide, Mitmdump, Relay, wait_for, write_config
 
+from shadow.errors import StoreUnavailableError
 from shadow.exchange import Equal, Exchange, Statuses, Timings
 from shadow.store import Batch, Store
 from shadow.writer import Item, StoreWriter
@@ -127,6 +130,38 @@ def test_stopping_during_an_outage_ends_the_writer(
         assert sum(int(line.split(": ")[1].split()[0]) for line in lost) == 5, lost
 
 
+class _CommitLostOnce(Store):
+    """A real store whose first write commits and is then reported lost, as when the connection
+    drops during COMMIT: the client cannot tell whether the batch is in."""
+
+    lost = False
+
+    def write(self, batch: Batch) -> None:
+        super().write(batch)
+        if not self.lost:
+            self.lost = True
+            raise StoreUnavailableError("server closed the connection unexpectedly")
+
+
+@pytest.mark.postgres
+def test_a_batch_whose_commit_was_lost_is_written_once(postgres_store: str) -> None:
+    """Before, a batch that had committed was written again: its exchanges and counts twice.
+    (A batch that had not committed is written again: the outage tests above count exactly.)"""
+    store = _CommitLostOnce(postgres_store)
+    store.create()
+    items, stop, thread = _writer(store)
+    items.put((Batch(_exchanges(5), {("debtor", "equal"): 5}), []))
+    time.sleep(0.2)  # the first try "fails"; what comes next is held apart from it
+    items.put((Batch(_exchanges(3), {("debtor", "equal"): 3}), []))
+    wait_for(lambda: _stored(postgres_store)[0] >= 8, 30, "both batches")
+    items.put(None)
+    thread.join(10)
+    stop.set()
+    store.close()
+    assert store.lost
+    assert _stored(postgres_store) == (8, {"equal": 8})
+
+
 @pytest.mark.postgres
 def test_a_proxy_started_while_its_store_is_down_mirrors_once_it_is_back(
     postgres_store: str, tmp_path: Path
@@ -157,6 +192,57 @@ def test_a_proxy_started_while_its_store_is_down_mirrors_once_it_is_back(
             wait_for(lambda: sum(1 for r in candidate.requests() if "after" in r.target) == 5, 30,
                      "the requests after the outage to be mirrored")  # fmt: skip
             wait_for(lambda: _stored(postgres_store)[0] >= 5, 30, "them to be stored")
+
+
+@contextlib.contextmanager
+def _unanswered_store(postgres_store: str, how: str) -> Iterator[str]:
+    """A store URL whose server is away: `refused` (a relay that is cut) or `silent` (a listener
+    that takes the connection and never answers, as behind a firewall that drops)."""
+    url = sa.make_url(postgres_store)
+    if how == "refused":
+        with Relay(url.port or 5432) as relay:
+            relay.cut()
+            yield url.set(port=relay.port).render_as_string(hide_password=False)
+        return
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:
+        yield url.set(port=silent.getsockname()[1]).render_as_string(hide_password=False)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["refused", "silent"])
+def test_a_proxy_waiting_for_its_store_answers_status_and_stops_at_once(
+    postgres_store: str, tmp_path: Path, how: str
+) -> None:
+    """Before, the worker listened to nothing while it waited for its store: no status endpoint,
+    and a stop sat out the proxy's 15 s grace before the worker was killed."""
+    with (
+        _unanswered_store(postgres_store, how) as store,
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url, store=store,
+                              shadow={"status_port": 0})  # fmt: skip
+        proxy = Mitmdump(primary.url, config, tmp_path, wait_ready=False)
+        with proxy, httpx.Client(base_url=proxy.url, timeout=10) as client:
+            pattern = re.compile(r"http://127\.0\.0\.1:\d+/status")
+            wait_for(lambda: pattern.search(proxy.log()), 30, "the status endpoint")
+            found = pattern.search(proxy.log())
+            assert found is not None
+            for i in range(3):
+                assert client.get(f"/json/{i}").status_code == 200
+
+            def status() -> dict[str, Any]:
+                return dict(httpx.get(found.group(0), timeout=5).json())
+
+            wait_for(lambda: status()["queue_depth"] == 3, 10, "the jobs to wait in the queue")
+            assert status()["store_open"] is False
+            started = time.monotonic()
+            proxy.stop()
+            took = time.monotonic() - started
+        assert candidate.requests() == []
+        assert "3 waiting exchanges were not mirrored" in proxy.log()
+        assert took < 10, f"stopping took {took:.1f} s"
 
 
 def test_a_batch_the_store_cannot_take_keeps_its_counts_and_is_not_retried(
