@@ -259,6 +259,14 @@ def replay_command(
     rate: Annotated[
         float, typer.Option(min=0.1, help="Requests per second (never above shadow.max_rps).")
     ] = 50.0,
+    store_wait: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds to wait, once every request is done, for a shadow store that is away "
+            "(what it cannot take then is not stored).",
+        ),
+    ] = 60.0,
 ) -> None:
     """Replay a recording against the primary and the candidate, into the shadow store."""
     from shadow.replay import replay
@@ -293,6 +301,8 @@ def replay_command(
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=stderr,
     )  # fmt: skip
+    # The writer says when the store goes away and comes back, as the proxy's does.
+    setup_logging(logging.WARNING)
     try:
         with progress:
             task = progress.add_task("replay", total=len(requests))
@@ -304,16 +314,14 @@ def replay_command(
                     rate=rate,
                     is_test_tenant=is_test_tenant,
                     on_done=lambda: progress.advance(task),
+                    store_wait_s=store_wait,
                 )
             )
-    except StoreUnavailableError as exc:
-        where = _shown_store(mirroring)
+    except StoreUnavailableError as exc:  # gone between the check and the start: nothing sent
         stderr.print(
-            f"The shadow store {where} became unavailable during the replay ({exc}). The "
-            "exchanges written before stay in the store; the rest of the recording was not "
-            "stored. Replay the recording again once the store is back (check shadow.store); "
-            "the exchanges it had already stored are then stored a second time, so compare "
-            "the report's counts with that in mind, or replay into a fresh store.",
+            f"The shadow store {_shown_store(mirroring)} became unavailable as the replay "
+            f"started ({exc}); nothing was replayed. Replay once it is back (check "
+            "shadow.store).",
             highlight=False,
         )
         raise typer.Exit(EXIT_FAILED) from None
@@ -324,3 +332,14 @@ def replay_command(
     for route, names in per_route(result.counters).items():
         table.add_row(route, ", ".join(f"{name}={n}" for name, n in names.items()))
     stdout.print(table)
+    if result.unstored:
+        where = _shown_store(mirroring)
+        stderr.print(
+            f"{result.unstored} of the replay's exchanges were not stored: the shadow store "
+            f"{where} was unavailable during the replay and still was {store_wait:g} s after its "
+            "last request (or refused them; the log above says which). The other exchanges are "
+            "stored, each once. Replaying the recording again stores those a second time, so "
+            "replay into a fresh store, or wait longer with --store-wait; check shadow.store.",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_FAILED)

@@ -5,11 +5,17 @@ For the nightly job when live mirroring is off: each recorded request is planned
 test tenants), the primary is asked here, then the candidate (and the secondary for safe
 requests), and the exchanges land in the store next to live ones. Bounded concurrency and a
 paced rate (never above `shadow.max_rps`). Called by `cutover replay`.
+
+The exchanges are written by the proxy's own `StoreWriter`, so a store that goes away during the
+replay costs nothing while it comes back within the run, or within `store_wait_s` after it: the
+batches are held, and none is written twice. What it still holds then is counted as unstored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,6 +30,7 @@ from shadow.redact import noise_field_naming
 from shadow.settings import Mirroring
 from shadow.store import Batch, Store
 from shadow.verifier import Verifier
+from shadow.writer import Item, StoreWriter
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class ReplayResult:
     requests: int
     stored: int
     counters: dict[tuple[str, str], int]
+    unstored: int = 0
+    """Exchanges made but not stored (the store was away at the end, or refused them)."""
 
 
 def _killed(mirroring: Mirroring) -> bool:
@@ -47,8 +56,10 @@ async def replay(
     is_test_tenant: Callable[[str], bool],
     proxy_id: str = "replay",
     on_done: Callable[[], None] = lambda: None,
+    store_wait_s: float = 60.0,
 ) -> ReplayResult:
-    """Replay every request; return how many were sent, how many exchanges were stored."""
+    """Replay every request; return how many were sent, how many exchanges were stored.
+    `store_wait_s`: how long, once every request is done, to wait for a store that is away."""
     store = Store(mirroring.store_url, proxy_id)
     store.create()
     learned = store.noise_state(noise_field_naming(mirroring.comparison.redaction))
@@ -67,18 +78,25 @@ async def replay(
     interval = 1.0 / min(rate, mirroring.proxy.max_rps)
     slots = asyncio.Semaphore(concurrency)
     pending: list[Exchange] = []
-    stored = 0
+    made = 0
     sent = 0
+    batches: queue.Queue[Item] = queue.Queue()
+    stop = threading.Event()
+    writer = StoreWriter(
+        store, batches, stop, record_file=None, retention_days=mirroring.proxy.retention_days
+    )
+    writing = threading.Thread(target=writer.run, name="replay-writer", daemon=True)
+    writing.start()
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(request: Request) -> None:
-        nonlocal stored
+        nonlocal made
         try:
             job = Job(id=uuid.uuid4().hex, request=request, received_at=time.time())
             exchange = await mirror.handle(job)
             if exchange is not None:
                 pending.append(exchange)
-                stored += 1
+                made += 1
         finally:
             slots.release()
             on_done()
@@ -96,17 +114,29 @@ async def replay(
             task.add_done_callback(tasks.discard)
             sent += 1
             if len(pending) >= mirroring.proxy.store_batch_size:
-                await _write(store, pending, counters, verifier, final=False)
+                _hand_over(batches, pending, counters, verifier, final=False)
         await asyncio.gather(*tasks)
-        await _write(store, pending, counters, verifier, final=True)
+        _hand_over(batches, pending, counters, verifier, final=True)
     finally:
         await sender.close()
+        batches.put(None)
+        await asyncio.to_thread(_finish, writing, stop, store_wait_s)
         store.close()
-    return ReplayResult(requests=sent, stored=stored, counters=dict(counters.totals))
+    return ReplayResult(
+        requests=sent,
+        stored=made - writer.unstored,
+        counters=dict(counters.totals),
+        unstored=writer.unstored,
+    )
 
 
-async def _write(
-    store: Store, pending: list[Exchange], counters: Counters, verifier: Verifier, *, final: bool
+def _hand_over(
+    batches: queue.Queue[Item],
+    pending: list[Exchange],
+    counters: Counters,
+    verifier: Verifier,
+    *,
+    final: bool,
 ) -> None:
     batch = Batch(
         exchanges=list(pending),
@@ -114,4 +144,13 @@ async def _write(
         noise=verifier.noise.state() if final else None,
     )
     pending.clear()
-    await asyncio.to_thread(store.write, batch)
+    batches.put((batch, []))
+
+
+def _finish(writing: threading.Thread, stop: threading.Event, wait_s: float) -> None:
+    """Let the writer write what it holds; past `wait_s`, stop it (one last try: what that
+    cannot write is counted as unstored)."""
+    writing.join(wait_s)
+    if writing.is_alive():
+        stop.set()
+        writing.join(30)

@@ -63,6 +63,8 @@ class StoreWriter:
         self.record_file = record_file
         self.retention_days = retention_days
         self.max_held_exchanges = max_held_exchanges
+        self.unstored = 0
+        """Exchanges not stored: beyond the bound, refused, or lost when stopping in an outage."""
         self._ended = False
 
     def run(self) -> None:
@@ -105,6 +107,7 @@ class StoreWriter:
                 if uncertain is None:
                     uncertain, batch = batch, Batch()
                 if last_try:
+                    self.unstored += len(uncertain.exchanges) + len(batch.exchanges)
                     log.error(
                         "stopping while the shadow store is unavailable: %d exchanges, and the "
                         "counts of the last %.0f s, are lost",
@@ -133,7 +136,7 @@ class StoreWriter:
         """After a batch was refused: its counters and noise state, with its exchanges counted as
         `dropped.unstored`, so that one bad row does not cost the counts of a whole batch."""
         counters: Counter[CounterKey] = Counter(refused.counters)
-        _count_unstored(counters, refused.exchanges)
+        self._count_unstored(counters, refused.exchanges)
         try:
             self.store.write(Batch(exchanges=[], counters=dict(counters), noise=refused.noise))
         except Exception as exc:
@@ -164,9 +167,14 @@ class StoreWriter:
             noise = batch.noise if batch.noise is not None else noise
         excess = len(exchanges) + beside - self.max_held_exchanges
         if excess > 0:
-            _count_unstored(counters, exchanges[:excess])
+            self._count_unstored(counters, exchanges[:excess])
             exchanges = exchanges[excess:]
         return Batch(exchanges=exchanges, counters=dict(counters), noise=noise)
+
+    def _count_unstored(self, counters: Counter[CounterKey], exchanges: Iterable[Exchange]) -> None:
+        for exchange in exchanges:
+            counters[(exchange.route, "dropped.unstored")] += 1
+            self.unstored += 1
 
     def _record(self, lines: list[str]) -> None:
         if not lines or self.record_file is None:
@@ -187,8 +195,3 @@ class StoreWriter:
         else:
             if pruned:
                 log.info("pruned %d exchanges older than %s", pruned, cutoff)
-
-
-def _count_unstored(counters: Counter[CounterKey], exchanges: Iterable[Exchange]) -> None:
-    for exchange in exchanges:
-        counters[(exchange.route, "dropped.unstored")] += 1

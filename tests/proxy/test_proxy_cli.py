@@ -5,9 +5,11 @@ its --concurrency and --rate, and readable configuration and store errors (CLI a
 from __future__ import annotations
 
 import json
+import re
 import signal
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -251,10 +253,12 @@ def test_the_shadow_demo_finds_the_two_regressions(tmp_path: Path) -> None:
     assert "unsafe=" in output  # the notes were never mirrored
 
 
-@pytest.mark.postgres
-def test_a_store_that_goes_away_during_a_replay_is_one_paragraph(
-    tmp_path: Path, postgres_store: str
-) -> None:
+def _replay_with_an_outage(
+    tmp_path: Path, postgres_store: str, *, back_after_s: float | None
+) -> tuple[subprocess.CompletedProcess[str], int, dict[str, int]]:
+    """Replay 40 GETs at 10/s into PostgreSQL through a relay that is cut once the replay is
+    under way, and restored after `back_after_s` (None: never). The finished command, and the
+    exchanges and counters in the store."""
     url = sa.make_url(postgres_store)
     with (
         TimedSide("primary") as primary,
@@ -268,25 +272,58 @@ def test_a_store_that_goes_away_during_a_replay_is_one_paragraph(
         recording = tmp_path / "recording.jsonl"
         recording.write_text(_recorded(*(f"/json/{i}" for i in range(40))))
         replay = subprocess.Popen(
-            [CUTOVER, "replay", str(recording), "--config", str(config), "--rate", "10"],
+            [CUTOVER, "replay", str(recording), "--config", str(config), "--rate", "10",
+             "--store-wait", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
             wait_for(lambda: len(candidate.arrivals) >= 6, 30, "the replay to be under way")
             relay.cut()
-            out, err = replay.communicate(timeout=60)
+            if back_after_s is not None:
+                time.sleep(back_after_s)
+                relay.restore()
+            out, err = replay.communicate(timeout=90)
         finally:
             replay.kill()
-    assert replay.returncode == 1, err
-    message = "".join(err.split())
-    assert "becameunavailableduringthereplay" in message
-    assert "Replaytherecordingagainoncethestoreisback" in message
-    assert "Traceback" not in out + err
     engine = sa.create_engine(postgres_store)
     with engine.connect() as conn:
         written = conn.exec_driver_sql("SELECT count(*) FROM shadow_exchanges").scalar_one()
+        counters = dict(conn.exec_driver_sql("SELECT name, count FROM shadow_counters").all())
     engine.dispose()
+    done = subprocess.CompletedProcess(replay.args, replay.returncode, out, err)
+    return done, int(written), {str(k): int(v) for k, v in counters.items()}
+
+
+@pytest.mark.postgres
+def test_a_replay_waits_out_a_store_outage_and_stores_each_exchange_once(
+    tmp_path: Path, postgres_store: str
+) -> None:
+    """Before, the replay gave up when its store went away, and replaying again stored twice
+    what had been written."""
+    done, written, counters = _replay_with_an_outage(tmp_path, postgres_store, back_after_s=1.5)
+    assert done.returncode == 0, done.stderr
+    assert "40exchangesstored" in "".join(done.stdout.split())
+    assert written == 40
+    assert counters["mirrored"] == 40
+    assert "the shadow store is unavailable" in done.stderr
+    assert "the shadow store is back" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.postgres
+def test_a_store_that_stays_away_during_a_replay_is_one_paragraph(
+    tmp_path: Path, postgres_store: str
+) -> None:
+    done, written, _ = _replay_with_an_outage(tmp_path, postgres_store, back_after_s=None)
+    assert done.returncode == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    found = re.search(r"(\d+) of the replay's exchanges were not stored", message)
+    assert found, message
+    assert "still was 1 s after its last request" in message
+    assert "Replaying the recording again stores those a second time" in message
+    assert "Traceback" not in done.stdout + done.stderr
     assert 2 <= written < 40  # what was written before stays
+    assert written + int(found.group(1)) == 40  # and the rest is accounted for
 
 
 def test_replay_leaves_out_requests_whose_body_was_not_recorded(tmp_path: Path) -> None:
