@@ -12,7 +12,9 @@ client is a raw asyncio HTTP/1.1 keep-alive client):
   every round's ratio is printed; the two non-mirroring proxies against each other give the A/A
   ratio: what a difference of nothing looks like on this machine; each median comes with a 90%
   bootstrap interval over the rounds, so a run says whether it could have come out the other side
-  of its target;
+  of its target; for reference, a fourth non-mirroring proxy is asked while a SCHED_IDLE loop
+  takes as much CPU as the mirror does (worker, candidates and secondary): what the same load
+  with no mirroring in it costs the live path here;
 * live throughput (16 connections) with 100% mirroring (fast candidate plus secondary) against
   mirroring off, in interleaved rounds of a changing order: the figure is the median of the
   per-round ratios, and every round's ratio is printed, so a noisy neighbour shows as a spread;
@@ -48,7 +50,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from rich.console import Console
@@ -58,11 +60,12 @@ from cutover import consoles
 
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
-LATENCY_ROUNDS = 30  # a round of three proxies takes 7.5 s; fewer leave the p99 ratio too noisy
+LATENCY_ROUNDS = 32  # a round of four proxies takes 10 s; fewer leave the p99 ratio too noisy
+# (a multiple of four: each order of `_orders` equally often)
 LATENCY_BLOCK_S = 2.5  # per proxy and round
 LATENCY_SETTLE_S = 0.8  # the start of each block that is not counted
 BOOTSTRAP_DRAWS = 2000
-THROUGHPUT_ROUNDS = 12
+THROUGHPUT_ROUNDS = 12  # a multiple of six: each order of `_orders` for three proxies twice
 THROUGHPUT_ROUND_S = 2.0
 CONNECTIONS = 16
 
@@ -142,8 +145,9 @@ def _content_length(head: bytes) -> int:
 
 
 @contextlib.contextmanager
-def _servers(delays: list[float], *, idle: bool = False) -> Iterator[list[str]]:
-    """URLs of servers answering after `delays`, all served by one process of their own."""
+def _servers(delays: list[float], *, idle: bool = False) -> Iterator[tuple[list[str], int]]:
+    """URLs of servers answering after `delays`, all served by one process of their own, and
+    that process's pid."""
     context = multiprocessing.get_context("spawn")
     ports = context.Array("i", len(delays))
     ready = context.Event()
@@ -152,14 +156,24 @@ def _servers(delays: list[float], *, idle: bool = False) -> Iterator[list[str]]:
     try:
         if not ready.wait(30):
             raise RuntimeError("the bench's servers did not start")
-        yield [f"http://127.0.0.1:{port}" for port in ports[:]]
+        assert process.pid is not None
+        yield [f"http://127.0.0.1:{port}" for port in ports[:]], process.pid
     finally:
         process.terminate()
         process.join(10)
 
 
+class Sides(NamedTuple):
+    primary: str
+    fast: str
+    slow: str
+    secondary: str
+    mirrored_pid: int
+    """The process serving the candidates and the secondary: its CPU is the mirror's doing."""
+
+
 @contextlib.contextmanager
-def sides() -> Iterator[tuple[str, str, str, str]]:
+def sides() -> Iterator[Sides]:
     """URLs of the primary, a fast candidate, a 500 ms candidate and the secondary.
 
     The primary runs alone in its process. The candidates and the secondary (a second instance of
@@ -168,8 +182,8 @@ def sides() -> Iterator[tuple[str, str, str, str]]:
     the proxy's two cores, and at normal priority their work would be billed to the proxy. The
     proxy's own mirror worker is not spared: it runs as configured (SCHED_IDLE by default)."""
     delays = [0.0, 0.5, 0.0]  # fast candidate, slow candidate, secondary
-    with _servers([0.0]) as (primary,), _servers(delays, idle=True) as (fast, slow, secondary):
-        yield primary, fast, slow, secondary
+    with _servers([0.0]) as ((primary,), _), _servers(delays, idle=True) as (mirrored, pid):
+        yield Sides(primary, *mirrored, pid)
 
 
 def load_average() -> str:
@@ -320,16 +334,28 @@ Rounds = list[list[list[float]]]  # per round, per proxy: the counted latencies 
 
 
 def _orders(proxies: int) -> Iterator[list[int]]:
-    """The proxies' order in each round: every rotation, forwards then backwards, over and over,
-    so that each proxy comes first, last and after each other one equally often."""
+    """The proxies' order in each round, over and over: a Williams design, in which each proxy
+    comes in each place equally often and follows each other proxy equally often, so that what a
+    block leaves behind (the mirror's last calls, a warm cache) falls on all alike. Plain
+    rotations, forwards and backwards, have that only for an odd number of proxies: with four,
+    one of them would never follow the mirroring proxy."""
+    first, low, high = [0], 1, proxies - 1
+    while len(first) < proxies:  # 0, 1, n-1, 2, n-2, ...
+        first.append(low)
+        low += 1
+        if len(first) < proxies:
+            first.append(high)
+            high -= 1
+    rows = [[(place + shift) % proxies for place in first] for shift in range(proxies)]
+    if proxies % 2:
+        rows += [row[::-1] for row in rows]
     while True:
-        for backwards in (False, True):
-            for shift in range(proxies):
-                order = [(i + shift) % proxies for i in range(proxies)]
-                yield order[::-1] if backwards else order
+        yield from rows
 
 
-async def _latencies(ports: list[int]) -> tuple[Rounds, list[int]]:
+async def _latencies(
+    ports: list[int], before_block: Callable[[int], None] = lambda _: None
+) -> tuple[Rounds, list[int]]:
     """Sequential latencies (ms) through several proxies, in rounds: each round asks each proxy
     for LATENCY_BLOCK_S in turn, in a changing order (`_orders`), so drift hits all alike.
 
@@ -339,7 +365,8 @@ async def _latencies(ports: list[int]) -> tuple[Rounds, list[int]]:
     the mirror in steady state, or none of it: blocks shorter than the candidate's delay would
     bill the mirror's late work to a proxy that does not mirror.
 
-    Returns the rounds' counted latencies and how many requests each proxy was sent in all."""
+    `before_block(i)` is called before proxy i's block. Returns the rounds' counted latencies and
+    how many requests each proxy was sent in all."""
     rounds: Rounds = []
     sent = [_WARM_UP for _ in ports]
     connections = [_Connection(port) for port in ports]
@@ -351,6 +378,7 @@ async def _latencies(ports: list[int]) -> tuple[Rounds, list[int]]:
     for _ in range(LATENCY_ROUNDS):
         found: list[list[float]] = [[] for _ in ports]
         for i in next(orders):
+            before_block(i)
             started = time.perf_counter()
             while (now := time.perf_counter()) - started < LATENCY_BLOCK_S:
                 await connections[i].get()
@@ -439,19 +467,63 @@ def _interval(ratios: list[float], draws: int = BOOTSTRAP_DRAWS) -> str:
     return f"90% interval {medians[int(0.05 * draws)]:.3f} to {medians[int(0.95 * draws) - 1]:.3f}"
 
 
-def latency(work: Path, primary: str, slow: str, secondary: str) -> list[Row]:
+class _MirrorShare:
+    """The CPU the mirror costs this machine (the worker and the process that plays the
+    candidates and the secondary) per second of the mirroring proxy's blocks, so far: the duty
+    the reference loop is given. The calls of a block's last half second finish in the next
+    block; over many blocks that evens out."""
+
+    def __init__(self, pids: tuple[int, ...], first_guess: float = 0.25) -> None:
+        self.pids = pids
+        self.first_guess = first_guess
+        self.cpu_at_start = self._cpu()
+        self.mirroring_s = 0.0
+
+    def _cpu(self) -> float:
+        return sum(cpu_s(pid) for pid in self.pids)
+
+    def add_block(self) -> None:
+        self.mirroring_s += LATENCY_BLOCK_S
+
+    def share(self) -> float:
+        if self.mirroring_s == 0:
+            return self.first_guess
+        return min(1.0, (self._cpu() - self.cpu_at_start) / self.mirroring_s)
+
+
+def latency(work: Path, servers: Sides) -> list[Row]:
     """Live p50/p99 through a mirroring proxy (500 ms candidate) vs a non-mirroring one, and the
-    same for two non-mirroring ones (A/A): how far apart two identical proxies measure here."""
+    same for two non-mirroring ones (A/A): how far apart two identical proxies measure here.
+
+    A fourth proxy, which does not mirror either, is asked while a SCHED_IDLE loop takes as much
+    CPU as the mirror has so far (in 20 ms bursts, as the outbox wakes the worker): what the same
+    load with no mirroring in it costs the live path on this machine."""
+    primary, slow, secondary = servers.primary, servers.slow, servers.secondary
     # Enough concurrency for every exchange a block sends to the 500 ms candidate: with less, the
     # queue backs up and the mirror's work runs on into the next proxy's block.
     on = Proxy(work, "latency-on", primary, slow, secondary, concurrency=512)
     off = Proxy(work, "latency-off", primary, slow, secondary, enabled=False)
     control = Proxy(work, "latency-control", primary, slow, secondary, enabled=False)
+    busy = Proxy(work, "latency-busy", primary, slow, secondary, enabled=False)
+    proxies = (on, off, control, busy)
+    duties: list[float] = []
     try:
-        rounds, sent = asyncio.run(_latencies([on.port, off.port, control.port]))
+        with busy_loop(period_s=0.02) as duty:
+            mirror = _MirrorShare((on.worker_pid(), servers.mirrored_pid))
+
+            def before_block(i: int) -> None:
+                if i == 0:
+                    mirror.add_block()
+                if i == 3:
+                    duties.append(mirror.share())
+                duty.value = round(1000 * duties[-1]) if i == 3 else 0
+
+            rounds, sent = asyncio.run(_latencies([p.port for p in proxies], before_block))
+            duty.value = 0
+            share = mirror.share()
         mirrored = on.drain()
     finally:
-        for proxy in (on, off, control):
+        for proxy in proxies:
             proxy.stop()
     rows: list[Row] = []
     for name, q in (("p50", 0.5), ("p99", 0.99)):
@@ -470,35 +542,46 @@ def latency(work: Path, primary: str, slow: str, secondary: str) -> list[Row]:
         aa_note = f"pooled {aa_pooled:.3f}x; {_interval(aa_each)}"
         rows.append((f"  A/A: two non-mirroring proxies, {name}", spread, f"{aa_median:.3f}x",
                      aa_note))  # fmt: skip
+        busy_median, busy_pooled, busy_each = _ratios(rounds, 3, (1, 2), q)
+        busy_note = f"no mirroring in it; pooled {busy_pooled:.3f}x; {_interval(busy_each)}"
+        rows.append((f"  reference: not mirroring, beside a loop as busy as the mirror, {name}",
+                     f"{_pooled(rounds, (3,), q):.3f} ms vs {off_ms:.3f} ms",
+                     f"{busy_median:.3f}x", busy_note))  # fmt: skip
     counted = sum(len(found[0]) for found in rounds)
     rows.append(("  requests counted (steady state)", f"{counted} a proxy", "", ""))
     rows.append(("  mirrored during the latency run", f"{mirrored} of {sent[0]}", "", ""))
+    duty_note = f"the busy loop's duty: {duties[0]:.0%} at first, {duties[-1]:.0%} at the end"
+    rows.append(("  the mirror's CPU (worker, candidates, secondary) while mirroring",
+                 f"{share:.0%} of a core", "", duty_note))  # fmt: skip
     return rows
 
 
-def _busy_loop(switch: Any) -> None:
-    """Half a core of plain CPU work (1 ms busy, 1 ms asleep) while `switch` is set, in Linux's
-    SCHED_IDLE class like the mirror worker: load with no mirroring in it, for reference."""
+def _busy_loop(duty: Any, period_s: float) -> None:
+    """Plain CPU work while `duty` (permille of a core) is above 0: busy for that share of each
+    `period_s`, asleep for the rest; in Linux's SCHED_IDLE class like the mirror worker. Load with
+    no mirroring in it, for reference."""
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     while True:
-        if not switch.value:
+        share = duty.value / 1000
+        if share <= 0:
             time.sleep(0.005)
             continue
         started = time.perf_counter()
-        while time.perf_counter() - started < 0.001:
+        while time.perf_counter() - started < share * period_s:
             pass
-        time.sleep(0.001)
+        time.sleep(max(0.0, (1 - share) * period_s))
 
 
 @contextlib.contextmanager
-def busy_loop() -> Iterator[Any]:
-    """A process running `_busy_loop`; set the yielded value to 1 to start it, 0 to pause it."""
+def busy_loop(period_s: float) -> Iterator[Any]:
+    """A process running `_busy_loop`; set the yielded value to a duty in permille of a core to
+    start it, to 0 to pause it."""
     context = multiprocessing.get_context("spawn")
-    switch = context.Value("i", 0)
-    process = context.Process(target=_busy_loop, args=(switch,), daemon=True)
+    duty = context.Value("i", 0)
+    process = context.Process(target=_busy_loop, args=(duty, period_s), daemon=True)
     process.start()
     try:
-        yield switch
+        yield duty
     finally:
         process.terminate()
         process.join(10)
@@ -518,13 +601,13 @@ def throughput(work: Path, primary: str, fast: str, secondary: str) -> list[Row]
     proxy_cpu = {proxy.port: 0.0 for proxy in proxies}
     orders = _orders(len(proxies))
     try:
-        with busy_loop() as switch:
+        with busy_loop(period_s=0.002) as switch:
             worker = on.worker_pid()
             worker_before = cpu_s(worker)
             for _ in range(THROUGHPUT_ROUNDS):
                 # Every order in turn, forwards and backwards, so drift hits all alike.
                 for proxy in (proxies[i] for i in next(orders)):
-                    switch.value = int(proxy is busy)
+                    switch.value = 500 if proxy is busy else 0
                     before = cpu_s(proxy.process.pid)
                     done, elapsed = asyncio.run(_throughput(proxy.port, THROUGHPUT_ROUND_S))
                     switch.value = 0
@@ -581,12 +664,12 @@ def main() -> None:
     console = consoles.console()
     console.print(f"bench_proxy: load average at start {load_average()}")
     rows: list[Row] = []
-    with sides() as (primary, fast, slow, secondary), tempfile.TemporaryDirectory() as tmp:
+    with sides() as found, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         console.print("bench_proxy: latency with a 500 ms candidate (mirroring on vs off) ...")
-        rows += latency(work, primary, slow, secondary)
+        rows += latency(work, found)
         console.print(f"bench_proxy: throughput, 100% mirroring vs off, {THROUGHPUT_ROUNDS} "
                       f"rounds of {THROUGHPUT_ROUND_S:.0f} s each ...")  # fmt: skip
-        rows += throughput(work, primary, fast, secondary)
+        rows += throughput(work, found.primary, found.fast, found.secondary)
     rows.append(("load average (1, 5, 15 min) at the end", load_average(), "", ""))
     print_table(console, "shadow proxy: mirroring on vs off (real mitmdump, 127.0.0.1)", rows)

@@ -43,8 +43,8 @@ def main() -> None:
     console.print(f"bench_proxy_soak: {seconds:.0f} s at {RATE:.0f} req/s, 100% mirrored; load "
                   f"average at start {load_average()}")  # fmt: skip
     samples: dict[str, tuple[float, float]] = {}
-    with sides() as (primary, fast, _, secondary), tempfile.TemporaryDirectory() as tmp:
-        proxy = Proxy(Path(tmp), "soak", primary, fast, secondary)
+    with sides() as found, tempfile.TemporaryDirectory() as tmp:
+        proxy = Proxy(Path(tmp), "soak", found.primary, found.fast, found.secondary)
         try:
             worker = proxy.worker_pid()
             samples["idle"] = (rss_mib(proxy.process.pid), rss_mib(worker))
