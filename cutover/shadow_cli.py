@@ -332,14 +332,21 @@ def replay_command(
     for route, names in per_route(result.counters).items():
         table.add_row(route, ", ".join(f"{name}={n}" for name, n in names.items()))
     stdout.print(table)
-    if result.unstored:
+    if result.unstored or result.uncertain:
         where = _shown_store(mirroring)
+        uncertain = (
+            f", and {result.uncertain} more may or may not have been (a commit that lost its "
+            "answer, or a store that did not answer in time)"
+            if result.uncertain
+            else ""
+        )
         stderr.print(
-            f"{result.unstored} of the replay's exchanges were not stored: the shadow store "
-            f"{where} was unavailable during the replay and still was {store_wait:g} s after its "
-            "last request (or refused them; the log above says which). The other exchanges are "
-            "stored, each once. Replaying the recording again stores those a second time, so "
-            "replay into a fresh store, or wait longer with --store-wait; check shadow.store.",
+            f"{result.unstored} of the replay's exchanges were not stored{uncertain}; the log "
+            f"above says why: the shadow store {where} unavailable (and still {store_wait:g} s "
+            "after the last request), more held through an outage than the writer keeps, or "
+            f"refused. The other {result.stored} are stored, each once. Replaying the recording "
+            "again stores those a second time, so replay into a fresh store, or give a store "
+            "that is slow to come back more time with --store-wait; check shadow.store.",
             highlight=False,
         )
         raise typer.Exit(EXIT_FAILED)

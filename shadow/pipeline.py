@@ -312,8 +312,9 @@ class Worker:
         if self.settings.status_port is not None:
             self.status_port = await status.start("127.0.0.1", self.settings.status_port)
             log.info("shadow status endpoint: http://127.0.0.1:%d/status", self.status_port)
-        store = Store(self.mirroring.store_url, self.proxy_id)
+        store: Store | None = None
         try:
+            store = Store(self.mirroring.store_url, self.proxy_id)
             learned = await self._opened(store)
             if learned is not None:
                 self.store_open = True
@@ -324,10 +325,15 @@ class Worker:
                     "not mirrored",
                     len(self._waiting),
                 )
+                # Their room in the proxy's queue comes back, so that its depth stays true.
+                for _ in range(len(self._waiting)):
+                    self.room.release()
+                self._waiting.clear()
         finally:
             self._close_inbox()
             status.close()
-            store.close()
+            if store is not None:
+                store.close()
 
     async def _mirror(self, store: Store, learned: NoiseState) -> None:
         """Mirror, compare and store until asked to stop; then write the last batch."""

@@ -8,7 +8,8 @@ paced rate (never above `shadow.max_rps`). Called by `cutover replay`.
 
 The exchanges are written by the proxy's own `StoreWriter`, so a store that goes away during the
 replay costs nothing while it comes back within the run, or within `store_wait_s` after it: the
-batches are held, and none is written twice. What it still holds then is counted as unstored.
+batches are held, and none is written twice. What it still holds then is counted as unstored
+(or as uncertain, when a commit lost its answer).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class ReplayResult:
     counters: dict[tuple[str, str], int]
     unstored: int = 0
     """Exchanges made but not stored (the store was away at the end, or refused them)."""
+    uncertain: int = 0
+    """Exchanges that may or may not be stored (a commit whose answer was lost, or a store that
+    did not answer in time)."""
 
 
 def _killed(mirroring: Mirroring) -> bool:
@@ -83,7 +87,12 @@ async def replay(
     batches: queue.Queue[Item] = queue.Queue()
     stop = threading.Event()
     writer = StoreWriter(
-        store, batches, stop, record_file=None, retention_days=mirroring.proxy.retention_days
+        store,
+        batches,
+        stop,
+        record_file=None,
+        retention_days=mirroring.proxy.retention_days,
+        prune=False,  # a replay adds to the store; pruning is the proxies' job
     )
     writing = threading.Thread(target=writer.run, name="replay-writer", daemon=True)
     writing.start()
@@ -117,16 +126,23 @@ async def replay(
                 _hand_over(batches, pending, counters, verifier, final=False)
         await asyncio.gather(*tasks)
         _hand_over(batches, pending, counters, verifier, final=True)
+    except BaseException:
+        stop.set()  # interrupted: do not wait for a store that is away; one last try
+        raise
     finally:
         await sender.close()
         batches.put(None)
         await asyncio.to_thread(_finish, writing, stop, store_wait_s)
         store.close()
+    # A writer still stuck in a write after `_finish` has not said what became of what it
+    # holds: that counts as uncertain.
+    written, unstored = writer.written, writer.unstored
     return ReplayResult(
         requests=sent,
-        stored=made - writer.unstored,
+        stored=written,
         counters=dict(counters.totals),
-        unstored=writer.unstored,
+        unstored=unstored,
+        uncertain=made - written - unstored,
     )
 
 

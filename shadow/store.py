@@ -9,9 +9,9 @@
     shadow_counter_hours  the same increments per UTC hour, so that a report over a window (the
                       last night) can account for what was not stored as an exchange (skipped,
                       dropped); pruned with the exchanges
-    shadow_batches    the id of every batch written, in the batch's own transaction: after a
-                      connection lost during a commit, the writer asks whether the batch is in
-                      before it writes it again (see `shadow.writer`); pruned with the exchanges
+    shadow_batches    the id of every batch written, in the batch's own transaction: a batch
+                      whose commit was cut off is written again under its id, which is a no-op if
+                      it was in (see `shadow.writer`); pruned with the exchanges
 
 Several proxies may share one PostgreSQL store: counters are added with an upsert, so two writers
 never overwrite each other, and each proxy's noise rows carry its id. Written by the pipeline's
@@ -182,6 +182,12 @@ class Store:
             if self.url.database not in (None, "", ":memory:"):
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+        else:
+            # A server behind a firewall that drops must not hold a write for minutes: give up
+            # on a connection after 10 s, and on unacknowledged data after 30 s (the writer then
+            # tries again). Settings in the URL win.
+            defaults = {"connect_timeout": 10, "tcp_user_timeout": 30_000}
+            kwargs["connect_args"] = {k: v for k, v in defaults.items() if k not in self.url.query}
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -199,15 +205,25 @@ class Store:
                     raise
                 time.sleep(0.2 * (attempt + 1))
 
-    def write(self, batch: Batch) -> None:
-        """Store one batch in one transaction; `StoreUnavailableError` when the database cannot
-        take it now. Nothing of the batch is stored then, except when the connection is lost
-        during the commit itself, which leaves the batch stored or not: `has_batch` tells."""
+    def write(self, batch: Batch) -> bool:
+        """Store one batch in one transaction; False, and nothing written, when a batch with its
+        id is in already. `StoreUnavailableError` when the database cannot take it now: nothing
+        of it is stored then, except when the connection is lost during the commit itself, which
+        leaves the batch stored or not; writing it again (same id) then settles which.
+
+        The id goes in first: on PostgreSQL, an insert of a key that a transaction still being
+        committed holds waits for that transaction, so a lost commit that is still in flight is
+        not mistaken for one that never happened."""
         now = _utc_naive(None)
+        claim = (
+            self._insert()(batches)
+            .on_conflict_do_nothing(index_elements=[batches.c.batch_id])
+            .returning(batches.c.batch_id)
+        )
         with _unavailable_as_error(), self.engine.begin() as conn:
-            conn.execute(
-                batches.insert(), {"batch_id": batch.id, "proxy_id": self.proxy_id, "at": now}
-            )
+            row = {"batch_id": batch.id, "proxy_id": self.proxy_id, "at": now}
+            if conn.execute(claim, row).first() is None:  # the id is in already
+                return False
             if batch.exchanges:
                 conn.execute(
                     exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
@@ -216,15 +232,7 @@ class Store:
                 self._add_counters(conn, batch.counters, now)
             if batch.noise is not None:
                 self._put_noise(conn, batch.noise, now)
-
-    def has_batch(self, batch_id: str) -> bool:
-        """Whether the batch with this id was written (`StoreUnavailableError` when the database
-        cannot say now)."""
-        with _unavailable_as_error(), self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(batches.c.batch_id).where(batches.c.batch_id == batch_id)
-            )
-            return found.first() is not None
+        return True
 
     def _insert(self) -> Any:
         return postgresql.insert if self.dialect == "postgresql" else sqlite.insert

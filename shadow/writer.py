@@ -12,8 +12,9 @@ any other reason (a bug, a schema the store cannot take) is logged, and only its
 state are written, its exchanges counted as `dropped.unstored`: trying again would not help.
 When the worker stops while the store is unavailable, one last attempt is made and what it
 cannot write is logged as lost. A connection lost during a commit leaves the batch written or not,
-and the client cannot tell which: before anything of that batch is written again, the store is
-asked whether its id is in (`Store.has_batch`), so that no exchange or count is written twice.
+and the client cannot tell which: that batch is written again as it was, under its id, which the
+store takes as a no-op if the lost commit had gone through (`Store.write`), so that no exchange
+or count is written twice.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ _PRUNE_EVERY_S: Final = 3600.0
 
 
 class StoreWriter:
-    """`run` is the thread's target; it returns after the None item (or `stop` and a last try)."""
+    """`run` is the thread's target; it returns after the None item (or `stop` and a last try).
+    `prune`: delete exchanges older than `retention_days` once an hour (the proxy's does; a
+    replay's does not)."""
 
     def __init__(
         self,
@@ -56,6 +59,7 @@ class StoreWriter:
         record_file: Path | None,
         retention_days: float,
         max_held_exchanges: int = MAX_HELD_EXCHANGES,
+        prune: bool = True,
     ) -> None:
         self.store = store
         self.items = items
@@ -63,8 +67,14 @@ class StoreWriter:
         self.record_file = record_file
         self.retention_days = retention_days
         self.max_held_exchanges = max_held_exchanges
+        self.prune = prune
+        self.written = 0
+        """Exchanges the store took (or had: a batch whose commit lost its answer)."""
         self.unstored = 0
         """Exchanges not stored: beyond the bound, refused, or lost when stopping in an outage."""
+        self.uncertain = 0
+        """Exchanges lost when stopping in an outage that a commit whose answer was lost may
+        have stored after all."""
         self._ended = False
 
     def run(self) -> None:
@@ -77,60 +87,67 @@ class StoreWriter:
             self._record(lines)
             # Batches that queued up behind a slow write go in one, within the same bound.
             self._write(self._fold(batch))
-            if time.monotonic() >= next_prune:
+            if self.prune and time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + _PRUNE_EVERY_S
                 self._prune()
 
     def _write(self, batch: Batch) -> None:
+        """Write `batch`, waiting out an outage. A batch that was tried keeps its id and its
+        content until the store has it: the try may have committed (a connection lost during the
+        commit), and writing it again under its id is a no-op then (`Store.write`). What arrives
+        meanwhile is folded into one batch behind it."""
+        pending = [batch]  # the batch being tried, and what came after it
         pause = _FIRST_PAUSE_S
         unavailable_since: float | None = None
         last_try = False
-        # A try that failed may still have committed (the connection was lost during the
-        # commit): until the store says whether it did, what arrives later is folded apart.
-        uncertain: Batch | None = None
-        while True:
+        while pending:
+            head = pending[0]
             try:
-                if uncertain is not None:
-                    if not self.store.has_batch(uncertain.id):
-                        batch = self._fold(uncertain, batch)
-                    uncertain = None
-                self.store.write(batch)
+                fresh = self.store.write(head)
             except StoreUnavailableError as exc:
+                held = sum(len(b.exchanges) for b in pending)
                 if unavailable_since is None:
                     unavailable_since = time.monotonic()
                     log.error(
                         "the shadow store is unavailable (%s); holding %d exchanges and trying "
                         "again (mirroring goes on)",
                         exc,
-                        len(batch.exchanges),
+                        held,
                     )
-                if uncertain is None:
-                    uncertain, batch = batch, Batch()
                 if last_try:
-                    self.unstored += len(uncertain.exchanges) + len(batch.exchanges)
+                    self.uncertain += len(head.exchanges)
+                    self.unstored += held - len(head.exchanges)
                     log.error(
                         "stopping while the shadow store is unavailable: %d exchanges, and the "
-                        "counts of the last %.0f s, are lost",
-                        len(uncertain.exchanges) + len(batch.exchanges),
+                        "counts of the last %.0f s, are lost (%d of them may have been stored "
+                        "by a commit whose answer was lost)",
+                        held,
                         time.monotonic() - unavailable_since,
+                        len(head.exchanges),
                     )
                     return
                 self.stop.wait(pause)
                 pause = min(2 * pause, _LONGEST_PAUSE_S)
-                batch = self._fold(batch, beside=len(uncertain.exchanges))
+                behind = self._fold(*pending[1:], beside=len(head.exchanges))
+                pending[1:] = [behind] if _holds_anything(behind) else []
                 last_try = self.stop.is_set()  # stopping: one more try, with everything folded in
                 continue
             except Exception as exc:  # not the store being away: trying again would not help
-                log.error("the shadow store rejected a batch of %d: %s", len(batch.exchanges), exc)
-                self._keep_the_counts(batch)
-                return
-            if unavailable_since is not None:
+                log.error("the shadow store rejected a batch of %d: %s", len(head.exchanges), exc)
+                self._keep_the_counts(head)
+                pending.pop(0)
+                continue
+            pending.pop(0)
+            self.written += len(head.exchanges)
+            if not fresh:
                 log.warning(
-                    "the shadow store is back after %.0f s; %d held exchanges written",
-                    time.monotonic() - unavailable_since,
-                    len(batch.exchanges),
+                    "a batch whose commit lost its answer had been stored: not written twice"
                 )
-            return
+            if unavailable_since is not None and not pending:
+                log.warning(
+                    "the shadow store is back after %.0f s; the held exchanges are written",
+                    time.monotonic() - unavailable_since,
+                )
 
     def _keep_the_counts(self, refused: Batch) -> None:
         """After a batch was refused: its counters and noise state, with its exchanges counted as
@@ -195,3 +212,7 @@ class StoreWriter:
         else:
             if pruned:
                 log.info("pruned %d exchanges older than %s", pruned, cutoff)
+
+
+def _holds_anything(batch: Batch) -> bool:
+    return bool(batch.exchanges or batch.counters or batch.noise is not None)

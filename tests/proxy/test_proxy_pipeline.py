@@ -64,20 +64,19 @@ def _store_roundtrip(url: str) -> None:
     assert second.noise_state() == NoiseState()
 
     written = Batch([_exchange()])
-    assert not first.has_batch(written.id)
-    first.write(written)
-    assert first.has_batch(written.id)
-    assert second.has_batch(written.id)
-    assert not first.has_batch(Batch().id)
+    assert first.write(written)
+    assert not first.write(written)  # its id is in: nothing of it is written twice
+    assert not second.write(written)
+    assert sum(first.outcome_counts().values()) == 3
 
     old = _exchange(at=datetime.now(UTC) - timedelta(days=40))
     first.write(Batch([old]))
     assert first.prune(datetime.now(UTC) - timedelta(days=30)) == 1
     assert sum(first.outcome_counts().values()) == 3
     # Batch ids go with the exchanges of their time, not before.
-    assert first.has_batch(written.id)
+    assert not first.write(Batch(id=written.id))
     first.prune(datetime.now(UTC) + timedelta(minutes=1))
-    assert not first.has_batch(written.id)
+    assert first.write(Batch(id=written.id))
     first.close()
     second.close()
 

@@ -136,11 +136,12 @@ class _CommitLostOnce(Store):
 
     lost = False
 
-    def write(self, batch: Batch) -> None:
-        super().write(batch)
+    def write(self, batch: Batch) -> bool:
+        fresh = super().write(batch)
         if not self.lost:
             self.lost = True
             raise StoreUnavailableError("server closed the connection unexpectedly")
+        return fresh
 
 
 @pytest.mark.postgres
