@@ -269,3 +269,23 @@ def test_a_batch_the_store_cannot_take_keeps_its_counts_and_is_not_retried(
     assert counts == {"equal": 3, "dropped.unstored": 3}
     store.close()
     stop.set()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("query", ["", "?connect_timeout=1"])
+def test_a_store_that_never_answers_is_unavailable_in_good_time(
+    postgres_store: str, query: str
+) -> None:
+    """A server behind a firewall that drops: libpq would wait for it without end. The store
+    gives up after 10 s by default; a timeout in the URL wins."""
+    with _unanswered_store(postgres_store, "silent") as url:
+        store = Store(url + query)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError):
+            store.create()
+        took = time.monotonic() - started
+        store.close()
+    if query:
+        assert took < 5, took
+    else:
+        assert 5 <= took < 30, took  # the default's 10 s
