@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
+from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -301,8 +302,11 @@ def replay_command(
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=stderr,
     )  # fmt: skip
-    # The writer says when the store goes away and comes back, as the proxy's does.
-    setup_logging(logging.WARNING)
+    # The writer says when the store goes away and comes back, as the proxy's does: through the
+    # console that draws the progress bar, so that its lines do not run over the bar.
+    root = logging.getLogger()
+    root.handlers[:] = [RichHandler(console=stderr, show_path=False)]
+    root.setLevel(logging.WARNING)
     try:
         with progress:
             task = progress.add_task("replay", total=len(requests))

@@ -127,7 +127,10 @@ async def replay(
         await asyncio.gather(*tasks)
         _hand_over(batches, pending, counters, verifier, final=True)
     except BaseException:
-        stop.set()  # interrupted: do not wait for a store that is away; one last try
+        # Interrupted: what is done goes to the writer, which does not wait for a store that is
+        # away (one last try), so that an interrupted replay keeps what it did and ends soon.
+        _hand_over(batches, pending, counters, verifier, final=True)
+        stop.set()
         raise
     finally:
         await sender.close()

@@ -183,14 +183,21 @@ class Store:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            # A server behind a firewall that drops must not hold a write for minutes: give up
-            # on a connection after 10 s, and on unacknowledged data after 30 s (the writer then
-            # tries again). Settings in the URL win.
-            defaults = {"connect_timeout": 10, "tcp_user_timeout": 30_000}
-            kwargs["connect_args"] = {k: v for k, v in defaults.items() if k not in self.url.query}
+            # A server behind a firewall that drops must not hold a write for hours: give up on a
+            # connection after 10 s, on sent data unacknowledged for 30 s, and on a silent one
+            # after 25 s of keepalive probes (the writer then tries again). A setting in the URL
+            # wins over these; they win over PGCONNECT_TIMEOUT and a service file.
+            kwargs["connect_args"] = {
+                key: value
+                for key, value in _POSTGRESQL_CONNECT.items()
+                if key not in self.url.query
+            }
         self.engine = sa.create_engine(self.url, **kwargs)
-        if self.dialect == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        sa.event.listen(
+            self.engine,
+            "connect",
+            _sqlite_pragmas if self.dialect == "sqlite" else _postgresql_session,
+        )
 
     def create(self) -> None:
         """Create the tables if missing (two proxies starting together may race: retry);
@@ -215,14 +222,10 @@ class Store:
         committed holds waits for that transaction, so a lost commit that is still in flight is
         not mistaken for one that never happened."""
         now = _utc_naive(None)
-        claim = (
-            self._insert()(batches)
-            .on_conflict_do_nothing(index_elements=[batches.c.batch_id])
-            .returning(batches.c.batch_id)
-        )
+        claim = self._insert()(batches).on_conflict_do_nothing(index_elements=[batches.c.batch_id])
         with _unavailable_as_error(), self.engine.begin() as conn:
             row = {"batch_id": batch.id, "proxy_id": self.proxy_id, "at": now}
-            if conn.execute(claim, row).first() is None:  # the id is in already
+            if not self._claimed(conn, claim, row):
                 return False
             if batch.exchanges:
                 conn.execute(
@@ -233,6 +236,14 @@ class Store:
             if batch.noise is not None:
                 self._put_noise(conn, batch.noise, now)
         return True
+
+    def _claimed(self, conn: sa.Connection, claim: Any, row: dict[str, Any]) -> bool:
+        """Whether the insert of a batch id went in (False: the id was in already). psycopg
+        gives no row count for an INSERT ... ON CONFLICT through SQLAlchemy, so PostgreSQL is
+        asked with RETURNING; SQLite counts exactly, also before 3.35, which has no RETURNING."""
+        if self.dialect == "postgresql":
+            return conn.execute(claim.returning(batches.c.batch_id), row).first() is not None
+        return bool(conn.execute(claim, row).rowcount == 1)
 
     def _insert(self) -> Any:
         return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -387,6 +398,26 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_POSTGRESQL_CONNECT: Final = {
+    "connect_timeout": 10,
+    "tcp_user_timeout": 30_000,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def _postgresql_session(dbapi_connection: Any, _record: Any) -> None:
+    """A write whose connection was lost may leave its transaction open on the server, holding
+    the batch's id and counter rows: the server ends it after a minute, and a write waits at
+    most 15 s for a lock (then it is an outage like any other, and tried again)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET idle_in_transaction_session_timeout = '60s'")
+        cursor.execute("SET lock_timeout = '15s'")
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -9,7 +9,7 @@ queue up behind a slow write are folded the same way. Memory stays bounded: beyo
 `MAX_HELD_EXCHANGES` (20,000) the oldest exchanges are let go, and each is counted as
 `dropped.unstored` on its route. The recording does not wait for the store. A batch refused for
 any other reason (a bug, a schema the store cannot take) is logged, and only its counts and noise
-state are written, its exchanges counted as `dropped.unstored`: trying again would not help.
+state are written, its exchanges counted as `dropped.unstored`: trying it again would not help.
 When the worker stops while the store is unavailable, one last attempt is made and what it
 cannot write is logged as lost. A connection lost during a commit leaves the batch written or not,
 and the client cannot tell which: that batch is written again as it was, under its id, which the
@@ -133,9 +133,16 @@ class StoreWriter:
                 last_try = self.stop.is_set()  # stopping: one more try, with everything folded in
                 continue
             except Exception as exc:  # not the store being away: trying again would not help
-                log.error("the shadow store rejected a batch of %d: %s", len(head.exchanges), exc)
-                self._keep_the_counts(head)
-                pending.pop(0)
+                if head.exchanges:
+                    log.error(
+                        "the shadow store rejected a batch of %d: %s; writing its counts alone",
+                        len(head.exchanges),
+                        exc,
+                    )
+                    pending[0] = self._counts_of(head)
+                else:
+                    log.error("the shadow store rejected the counts of a batch too: %s", exc)
+                    pending.pop(0)
                 continue
             pending.pop(0)
             self.written += len(head.exchanges)
@@ -149,15 +156,14 @@ class StoreWriter:
                     time.monotonic() - unavailable_since,
                 )
 
-    def _keep_the_counts(self, refused: Batch) -> None:
-        """After a batch was refused: its counters and noise state, with its exchanges counted as
-        `dropped.unstored`, so that one bad row does not cost the counts of a whole batch."""
+    def _counts_of(self, refused: Batch) -> Batch:
+        """A refused batch's counters and noise state, with its exchanges counted as
+        `dropped.unstored`, so that one bad row does not cost the counts of a whole batch. Under
+        the same id: a refusal is not an outage, so no earlier try of it can have gone in, and
+        the counts then go through the same waiting as any batch."""
         counters: Counter[CounterKey] = Counter(refused.counters)
         self._count_unstored(counters, refused.exchanges)
-        try:
-            self.store.write(Batch(exchanges=[], counters=dict(counters), noise=refused.noise))
-        except Exception as exc:
-            log.error("the shadow store refused the counts of that batch too: %s", exc)
+        return Batch(exchanges=[], counters=dict(counters), noise=refused.noise, id=refused.id)
 
     def _fold(self, *held: Batch, beside: int = 0) -> Batch:
         """`held` and every batch that waits, in one (their lines go to the recording now);
