@@ -168,13 +168,7 @@ class StoreWriter:
     def _fold(self, *held: Batch, beside: int = 0) -> Batch:
         """`held` and every batch that waits, in one (their lines go to the recording now);
         `beside`: exchanges held apart, which count towards the bound."""
-        exchanges: list[Exchange] = []
-        counters: Counter[CounterKey] = Counter()
-        noise = None
-        for batch in held:
-            exchanges += batch.exchanges
-            counters.update(batch.counters or {})
-            noise = batch.noise if batch.noise is not None else noise
+        batches = list(held)
         while True:
             try:
                 item = self.items.get_nowait()
@@ -185,6 +179,11 @@ class StoreWriter:
                 break
             batch, lines = item
             self._record(lines)
+            batches.append(batch)
+        exchanges: list[Exchange] = []
+        counters: Counter[CounterKey] = Counter()
+        noise = None
+        for batch in batches:
             exchanges += batch.exchanges
             counters.update(batch.counters or {})
             noise = batch.noise if batch.noise is not None else noise
