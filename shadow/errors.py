@@ -30,4 +30,11 @@ class TranslationError(ShadowError):
 
 class StoreUnavailableError(ShadowError):
     """The store cannot be reached or cannot take a write now (a server down, a connection lost,
-    a database locked); the same write may succeed later."""
+    a database locked); the same write may succeed later.
+
+    `maybe_stored`: the write failed in its commit, so the client cannot tell whether it went in
+    (a failure before the commit leaves nothing stored)."""
+
+    def __init__(self, message: str, *, maybe_stored: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_stored = maybe_stored

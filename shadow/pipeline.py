@@ -31,7 +31,6 @@ import logging
 import multiprocessing
 import multiprocessing.synchronize
 import os
-import queue
 import signal
 import socket
 import sys
@@ -56,7 +55,7 @@ from shadow.settings import Mirroring
 from shadow.status import StatusServer, per_route, route_lines, summary_line
 from shadow.store import Batch, Store
 from shadow.verifier import Verifier
-from shadow.writer import Item, StoreWriter
+from shadow.writer import StoreWriter, WriterInbox
 
 log = logging.getLogger("shadow.pipeline")
 
@@ -74,6 +73,9 @@ LiveJob = tuple[
 ]
 """A job as the addon enqueues it: plain values, cheap to pickle on the proxy's loop."""
 
+_HAND_OVER_AT_STOP_S: Final = 5.0  # for the jobs that wait in the channel's backlog
+_PATIENT_S: Final = 3.0  # a stop that takes longer says why
+_STOP_MARGIN_S: Final = 5.0  # beyond shadow.stop_timeout_s: for the worker's process to end
 _KILL_POLL_S: Final = 0.2
 _KILL_FRESH_S: Final = 0.1
 _READ_BYTES: Final = 1 << 20
@@ -162,19 +164,32 @@ class Pipeline:
     def queue_depth(self) -> int:
         return _depth(self.room, self.mirroring.proxy.queue_size)
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Ask the worker to finish (it writes its last batch), then make sure it is gone."""
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Ask the worker to finish (it writes its last batch), then make sure it is gone: it
+        has `shadow.stop_timeout_s` for that, and a few seconds more to end its process."""
         process, self.process = self.process, None
         if process is None:
             self.channel.close(0)
             self._worker_end.close()
             return
-        deadline = time.monotonic() + timeout_s
+        budget = self.mirroring.proxy.stop_timeout_s
+        started = time.monotonic()
+        deadline = started + (timeout_s if timeout_s is not None else budget + _STOP_MARGIN_S)
         self.channel.send(("stop", None))
-        self.channel.close(max(0.1, timeout_s / 2))
-        process.join(max(0.1, deadline - time.monotonic()))
+        self.channel.close(min(_HAND_OVER_AT_STOP_S, budget / 4))
+        process.join(min(_PATIENT_S, max(0.1, deadline - time.monotonic())))
         if process.is_alive():
-            process.terminate()
+            log.warning(
+                "shadow: waiting for the mirror worker's last store write (%.0f s more at most: "
+                "shadow.stop_timeout_s is %g s)",
+                max(0.0, deadline - time.monotonic()),
+                budget,
+            )
+            process.join(max(0.1, deadline - time.monotonic()))
+        if process.is_alive():
+            # Not SIGTERM: the worker's handler for it only asks for the stop it is already in.
+            log.error("shadow: the mirror worker did not end in time and is killed")
+            process.kill()
             process.join(5)
 
 
@@ -268,7 +283,8 @@ class Worker:
         self.store_open = False
         self._pending = _Pending()
         self._stop = threading.Event()
-        self._batches: queue.Queue[Item] = queue.Queue()
+        self._batches = WriterInbox()
+        self._handed = 0  # exchanges handed to the writer
 
     def _killed_now(self) -> bool:
         """The kill switch as of at most 0.1 s ago. Asked before every send: a worker that was
@@ -356,17 +372,16 @@ class Worker:
         # Linux schedules threads, not processes: a thread takes its priority from the thread
         # that starts it, so the priority is lowered before the writer exists.
         self.before_threads()
-        writer = threading.Thread(
-            target=StoreWriter(
-                store,
-                self._batches,
-                self._stop,
-                record_file=self.mirroring.record_file,
-                retention_days=self.settings.retention_days,
-            ).run,
-            name="shadow-writer",
+        writer = StoreWriter(
+            store,
+            self._batches,
+            self._stop,
+            record_file=self.mirroring.record_file,
+            retention_days=self.settings.retention_days,
         )
-        writer.start()
+        # A daemon: a write the store never answers must not keep the process past its stop.
+        writing = threading.Thread(target=writer.run, name="shadow-writer", daemon=True)
+        writing.start()
         # The tasks hold `concurrency` jobs and as many wait in `local`; the rest wait in
         # `_waiting`, still holding their room in the proxy's queue.
         local: asyncio.Queue[Job | None] = asyncio.Queue()
@@ -391,13 +406,14 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
+            deadline = time.monotonic() + self.settings.stop_timeout_s
             self._stop.set()
             self._close_inbox()
             # Jobs in flight get a short grace; what is still running then is abandoned.
             for _ in tasks:
                 with contextlib.suppress(asyncio.QueueFull):
                     local.put_nowait(None)
-            _, late = await asyncio.wait(tasks, timeout=2.0)
+            _, late = await asyncio.wait(tasks, timeout=min(2.0, self.settings.stop_timeout_s / 4))
             for task in late:
                 task.cancel()
             for task in housekeeping:
@@ -405,9 +421,25 @@ class Worker:
             await asyncio.gather(*late, *housekeeping, return_exceptions=True)
             self._flush(verifier, with_noise=True)
             self._batches.put(None)
-            await asyncio.to_thread(writer.join, 30)
+            await asyncio.to_thread(writing.join, max(0.1, deadline - time.monotonic()))
+            if writing.is_alive():
+                self._abandon(writer)
             await sender.close()
             log.info("shadow pipeline stopped: %s", self._summary())
+
+    def _abandon(self, writer: StoreWriter) -> None:
+        """The store has not answered the last write within the stop's time (a server that
+        hangs, a stalled disk): the process ends without it. The transaction in flight is
+        atomic, so the store is left with it whole or not at all."""
+        open_ = self._handed - writer.written - writer.unstored - writer.uncertain
+        lines = self._batches.waiting_lines
+        log.error(
+            "the shadow store did not take the last writes within shadow.stop_timeout_s "
+            "(%g s): up to %d exchanges, and the counts since the last write, are lost%s",
+            self.settings.stop_timeout_s,
+            open_,
+            f", and {lines} lines of the recording with them" if lines else "",
+        )
 
     def _close_inbox(self) -> None:
         if self.inbox.fileno() >= 0:
@@ -629,6 +661,7 @@ class Worker:
             counters=increments,
             noise=verifier.noise.state() if with_noise else None,
         )
+        self._handed += len(batch.exchanges)
         self._batches.put((batch, pending.lines))
 
     def _kill_command(self, on: bool) -> None:

@@ -15,7 +15,6 @@ batches are held, and none is written twice. What it still holds then is counted
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 import time
 import uuid
@@ -31,7 +30,7 @@ from shadow.redact import noise_field_naming
 from shadow.settings import Mirroring
 from shadow.store import Batch, Store
 from shadow.verifier import Verifier
-from shadow.writer import Item, StoreWriter
+from shadow.writer import StoreWriter, WriterInbox
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ async def replay(
     pending: list[Exchange] = []
     made = 0
     sent = 0
-    batches: queue.Queue[Item] = queue.Queue()
+    batches = WriterInbox()
     stop = threading.Event()
     writer = StoreWriter(
         store,
@@ -139,18 +138,22 @@ async def replay(
         store.close()
     # A writer still stuck in a write after `_finish` has not said what became of what it
     # holds: that counts as uncertain.
-    written, unstored = writer.written, writer.unstored
+    written, unstored_routes = writer.written, writer.unstored_routes
+    unstored = unstored_routes.total()  # one reading for the table and the paragraph
+    totals = dict(counters.totals)
+    for route, n in unstored_routes.items():  # counted by the writer, not the mirror
+        totals[(route, "dropped.unstored")] = totals.get((route, "dropped.unstored"), 0) + n
     return ReplayResult(
         requests=sent,
         stored=written,
-        counters=dict(counters.totals),
+        counters=totals,
         unstored=unstored,
         uncertain=made - written - unstored,
     )
 
 
 def _hand_over(
-    batches: queue.Queue[Item],
+    batches: WriterInbox,
     pending: list[Exchange],
     counters: Counters,
     verifier: Verifier,

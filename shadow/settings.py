@@ -94,6 +94,16 @@ class ProxySettings(Rule):
     retention_days: float = Field(
         default=30.0, gt=0, description="Exchanges older than this are pruned from the store."
     )
+    stop_timeout_s: float = Field(
+        default=20.0,
+        ge=1,
+        le=600,
+        description=(
+            "How long a stop waits for the mirror: the exchanges in flight, then the last store "
+            "write; what the store has not taken by then is logged as lost. A stop takes at most "
+            "5 s more: keep that below your orchestrator's grace period (Kubernetes: 30 s)."
+        ),
+    )
     proxy_id: str | None = Field(
         default=None, description="Name of this proxy in the store (default: host:port)."
     )

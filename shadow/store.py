@@ -223,18 +223,24 @@ class Store:
         not mistaken for one that never happened."""
         now = _utc_naive(None)
         claim = self._insert()(batches).on_conflict_do_nothing(index_elements=[batches.c.batch_id])
-        with _unavailable_as_error(), self.engine.begin() as conn:
-            row = {"batch_id": batch.id, "proxy_id": self.proxy_id, "at": now}
-            if not self._claimed(conn, claim, row):
-                return False
-            if batch.exchanges:
-                conn.execute(
-                    exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
-                )
-            if batch.counters:
-                self._add_counters(conn, batch.counters, now)
-            if batch.noise is not None:
-                self._put_noise(conn, batch.noise, now)
+        committing = False
+        try:
+            with _unavailable_as_error(), self.engine.begin() as conn:
+                row = {"batch_id": batch.id, "proxy_id": self.proxy_id, "at": now}
+                if not self._claimed(conn, claim, row):
+                    return False
+                if batch.exchanges:
+                    conn.execute(
+                        exchanges.insert(), [row_of(e, self.proxy_id) for e in batch.exchanges]
+                    )
+                if batch.counters:
+                    self._add_counters(conn, batch.counters, now)
+                if batch.noise is not None:
+                    self._put_noise(conn, batch.noise, now)
+                committing = True  # leaving the block commits
+        except StoreUnavailableError as exc:
+            exc.maybe_stored = committing
+            raise
         return True
 
     def _claimed(self, conn: sa.Connection, claim: Any, row: dict[str, Any]) -> bool:

@@ -275,7 +275,9 @@ class TimedSide(FakeSide):
 
 class Relay:
     """A TCP relay, 127.0.0.1:`port` to 127.0.0.1:`target`, that a test can `cut()` (listener
-    closed, open connections reset) and `restore()` on the same port: a server going away."""
+    closed, open connections reset) and `restore()` on the same port: a server going away; or
+    `freeze()` (connections kept, nothing passed on) and `thaw()`: a server that hangs, as on a
+    stalled disk or a paused machine, whose kernel still acknowledges what it is sent."""
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -284,6 +286,14 @@ class Relay:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def thaw(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
 
     def __enter__(self) -> Relay:
         self._thread.start()
@@ -330,6 +340,7 @@ class Relay:
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
+                    await self._flowing.wait()
                     sink.write(data)
                     await sink.drain()
             sink.transport.abort()

@@ -331,6 +331,10 @@ def test_a_store_that_stays_away_during_a_replay_is_one_paragraph(
     assert "Replaying the recording again stores those a second time" in message
     assert "Traceback" not in done.stdout + done.stderr
     assert 2 <= written < 40  # what was written before stays
+    # The table counts them on their route too (before, only the paragraph did).
+    in_table = re.search(r"dropped\.unstored=(\d+)", "".join(done.stdout.split()))
+    assert in_table is not None, done.stdout
+    assert in_table.group(1) == found.group(1), done.stdout
     assert written >= int(stored.group(1))
     # Every exchange is accounted for: stored, not stored, or (at most those) in doubt.
     assert int(stored.group(1)) + int(found.group(1)) + uncertain == 40

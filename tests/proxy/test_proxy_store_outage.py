@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import re
 import socket
 import threading
@@ -15,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -25,7 +24,7 @@ from proxy_support import FakeSide, Mitmdump, Relay, wait_for, write_config
 from shadow.errors import StoreUnavailableError
 from shadow.exchange import Equal, Exchange, Statuses, Timings
 from shadow.store import Batch, Store
-from shadow.writer import Item, StoreWriter
+from shadow.writer import StoreWriter, WriterInbox
 
 
 def _exchanges(n: int, route: str = "debtor") -> list[Exchange]:
@@ -46,21 +45,40 @@ def _stored(url: str) -> tuple[int, dict[str, int]]:
     return int(rows), {str(k): int(v) for k, v in counters.items()}
 
 
-def _writer(store: Store, **options: Any) -> tuple[queue.Queue[Item], threading.Event, Any]:
-    items: queue.Queue[Item] = queue.Queue()
+class _Writing(NamedTuple):
+    items: WriterInbox
+    stop: threading.Event
+    thread: threading.Thread
+    writer: StoreWriter
+
+
+def _writer(store: Store, inbox: WriterInbox | None = None, **options: Any) -> _Writing:
+    items = inbox or WriterInbox()
     stop = threading.Event()
     writer = StoreWriter(store, items, stop, record_file=None, retention_days=30, **options)
     thread = threading.Thread(target=writer.run, daemon=True)
     thread.start()
-    return items, stop, thread
+    return _Writing(items, stop, thread, writer)
+
+
+class _Watched(Store):
+    """A real store that says when a write has begun."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.writing = threading.Event()
+
+    def write(self, batch: Batch) -> bool:
+        self.writing.set()
+        return super().write(batch)
 
 
 @contextlib.contextmanager
-def _relayed_store(postgres_store: str) -> Iterator[tuple[Relay, Store]]:
+def _relayed_store(postgres_store: str) -> Iterator[tuple[Relay, _Watched]]:
     """A store with its tables, on PostgreSQL reached through a relay the test can cut."""
     url = sa.make_url(postgres_store)
     with Relay(url.port or 5432) as relay:
-        store = Store(url.set(port=relay.port).render_as_string(hide_password=False))
+        store = _Watched(url.set(port=relay.port).render_as_string(hide_password=False))
         store.create()
         try:
             yield relay, store
@@ -73,7 +91,7 @@ def test_batches_wait_out_an_outage_and_are_all_written(
     postgres_store: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with _relayed_store(postgres_store) as (relay, store):
-        items, stop, thread = _writer(store)
+        items, stop, thread, _ = _writer(store)
         with caplog.at_level(logging.INFO, logger="shadow.writer"):
             items.put((Batch(_exchanges(5), {("debtor", "equal"): 5}), []))
             wait_for(lambda: _stored(postgres_store)[0] == 5, 10, "the first batch")
@@ -98,7 +116,7 @@ def test_batches_wait_out_an_outage_and_are_all_written(
 def test_what_an_outage_holds_is_bounded_and_the_rest_is_counted(postgres_store: str) -> None:
     with _relayed_store(postgres_store) as (relay, store):
         relay.cut()
-        items, stop, thread = _writer(store, max_held_exchanges=25)
+        items, stop, thread, _ = _writer(store, max_held_exchanges=25)
         for _ in range(4):
             items.put((Batch(_exchanges(10), {("debtor", "equal"): 10}), []))
         time.sleep(2.0)  # two more tries: everything folded into the held batch
@@ -116,7 +134,7 @@ def test_stopping_during_an_outage_ends_the_writer(
 ) -> None:
     with _relayed_store(postgres_store) as (relay, store):
         relay.cut()
-        items, stop, thread = _writer(store)
+        writing = items, stop, thread, _ = _writer(store)
         with caplog.at_level(logging.ERROR, logger="shadow.writer"):
             items.put((Batch(_exchanges(3), {("debtor", "equal"): 3}), []))
             time.sleep(1.0)
@@ -128,6 +146,78 @@ def test_stopping_during_an_outage_ends_the_writer(
         # The last try may come before or after the last batch arrives: one line or two.
         lost = [r.getMessage() for r in caplog.records if "are lost" in r.getMessage()]
         assert sum(int(line.split(": ")[1].split()[0]) for line in lost) == 5, lost
+        # Every try failed to connect, so none of them can have been stored.
+        assert not any("may have been stored" in line for line in lost), lost
+        assert (writing.writer.unstored, writing.writer.uncertain) == (5, 0)
+
+
+@pytest.mark.postgres
+def test_only_a_batch_lost_in_its_commit_is_reported_as_maybe_stored(
+    postgres_store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, the batch being tried when the writer stopped in an outage always counted as
+    "may have been stored", even when every try of it had failed to connect. Here the server goes
+    away as the first batch's COMMIT is sent (a real lost connection, not a raised error)."""
+    with _relayed_store(postgres_store) as (relay, store):
+        commits: list[int] = []
+
+        def cut_before_the_first_commit(_: sa.Connection) -> None:
+            commits.append(1)
+            if len(commits) == 1:
+                relay.cut()
+
+        sa.event.listen(store.engine, "commit", cut_before_the_first_commit)
+        items, stop, thread, writer = _writer(store)
+        with caplog.at_level(logging.ERROR, logger="shadow.writer"):
+            items.put((Batch(_exchanges(3), {("debtor", "equal"): 3}), []))
+            wait_for(lambda: "unavailable" in caplog.text, 10, "the lost commit")
+            time.sleep(0.3)  # the next batch is held apart from the one in doubt
+            items.put((Batch(_exchanges(2), {("debtor", "equal"): 2}), []))
+            time.sleep(0.5)
+            stop.set()
+            items.put(None)
+            thread.join(15)
+        assert not thread.is_alive()
+        lost = [r.getMessage() for r in caplog.records if "are lost" in r.getMessage()]
+        assert len(lost) == 1, lost
+        assert "3 of them may have been stored" in lost[0], lost
+        assert (writer.unstored, writer.uncertain, writer.written) == (2, 3, 0)
+    assert _stored(postgres_store) == (0, {})  # the commit never reached the server
+
+
+@pytest.mark.postgres
+def test_what_waits_behind_a_hung_write_is_bounded_and_counted(
+    postgres_store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that keeps its connections and stops answering: the write hangs with no error to
+    wait out, and before, every batch flushed behind it stayed in the worker's memory."""
+    with _relayed_store(postgres_store) as (relay, store):
+        inbox = WriterInbox(max_exchanges=25)
+        # No pruning: it follows the first write, and the freeze would catch it instead.
+        items, stop, thread, writer = _writer(store, inbox, max_held_exchanges=25, prune=False)
+        items.put((Batch(_exchanges(5), {("debtor", "equal"): 5}), []))
+        wait_for(lambda: _stored(postgres_store)[0] == 5, 10, "the first batch")
+        relay.freeze()
+        with caplog.at_level(logging.WARNING, logger="shadow.writer"):
+            store.writing.clear()
+            items.put((Batch(_exchanges(5), {("debtor", "equal"): 5}), []))
+            assert store.writing.wait(10), "the writer did not begin the write that hangs"
+            for _ in range(4):
+                items.put((Batch(_exchanges(10), {("debtor", "equal"): 10}), ["{}"] * 10))
+            assert (inbox.waiting, inbox.let_go.total()) == (25, 15)
+            assert thread.is_alive()
+            relay.thaw()
+            wait_for(lambda: _stored(postgres_store)[0] == 35, 30, "what was kept")
+            items.put(None)
+            thread.join(10)
+        assert not thread.is_alive()
+        _, counts = _stored(postgres_store)
+        assert counts == {"equal": 50, "dropped.unstored": 15, "unrecorded": 15}
+        assert (writer.written, writer.unstored) == (35, 15)
+        messages = " ".join(r.getMessage() for r in caplog.records)
+        assert "further ones are let go and counted as dropped.unstored" in messages
+        assert "exchanges are no longer let go" in messages
+        stop.set()
 
 
 class _CommitLostOnce(Store):
@@ -140,7 +230,9 @@ class _CommitLostOnce(Store):
         fresh = super().write(batch)
         if not self.lost:
             self.lost = True
-            raise StoreUnavailableError("server closed the connection unexpectedly")
+            raise StoreUnavailableError(
+                "server closed the connection unexpectedly", maybe_stored=True
+            )
         return fresh
 
 
@@ -150,7 +242,7 @@ def test_a_batch_whose_commit_was_lost_is_written_once(postgres_store: str) -> N
     (A batch that had not committed is written again: the outage tests above count exactly.)"""
     store = _CommitLostOnce(postgres_store)
     store.create()
-    items, stop, thread = _writer(store)
+    items, stop, thread, _ = _writer(store)
     items.put((Batch(_exchanges(5), {("debtor", "equal"): 5}), []))
     time.sleep(0.2)  # the first try "fails"; what comes next is held apart from it
     items.put((Batch(_exchanges(3), {("debtor", "equal"): 3}), []))
@@ -193,6 +285,50 @@ def test_a_proxy_started_while_its_store_is_down_mirrors_once_it_is_back(
             wait_for(lambda: sum(1 for r in candidate.requests() if "after" in r.target) == 5, 30,
                      "the requests after the outage to be mirrored")  # fmt: skip
             wait_for(lambda: _stored(postgres_store)[0] >= 5, 30, "them to be stored")
+
+
+@pytest.mark.postgres
+def test_a_proxy_whose_store_hangs_stops_within_its_stop_timeout(
+    postgres_store: str, tmp_path: Path
+) -> None:
+    """Through real mitmdump: a store that stops answering on an open connection. Before, the
+    proxy killed the worker after 15 s while its writer still waited, so nobody said what was
+    lost; the writer's thread kept the process alive as long as the write hung."""
+    url = sa.make_url(postgres_store)
+    with (
+        Relay(url.port or 5432) as relay,
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        store = url.set(port=relay.port).render_as_string(hide_password=False)
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url, store=store,
+                              shadow={"stop_timeout_s": 5})  # fmt: skip
+        with (
+            Mitmdump(primary.url, config, tmp_path) as proxy,
+            httpx.Client(base_url=proxy.url, timeout=10) as client,
+        ):
+            for i in range(3):
+                assert client.get(f"/json/before-{i}").status_code == 200
+            wait_for(lambda: _stored(postgres_store)[0] == 3, 30, "the first exchanges")
+            relay.freeze()
+            for i in range(4):
+                assert client.get(f"/json/hung-{i}").status_code == 200
+            wait_for(lambda: len(candidate.requests()) == 7, 30, "the mirror to go on")
+            time.sleep(0.5)  # a flush: the writer is in a write that will not return
+            started = time.monotonic()
+            proxy.stop()
+            took = time.monotonic() - started
+            logged = proxy.log()
+        relay.thaw()
+    assert took < 5 + 5, f"stopping took {took:.1f} s"
+    assert "waiting for the mirror worker's last store write" in logged
+    assert "did not end in time" not in logged  # it ended by itself, within its time
+    lost = re.search(r"did not take the last writes within shadow.stop_timeout_s \(5 s\): "
+                     r"up to (\d+) exchanges", logged)  # fmt: skip
+    assert lost is not None, logged
+    assert int(lost.group(1)) == 4
+    assert _stored(postgres_store)[0] == 3
 
 
 @contextlib.contextmanager
@@ -256,7 +392,7 @@ def test_a_batch_the_store_cannot_take_keeps_its_counts_and_is_not_retried(
     store.create()
     with store.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE shadow_exchanges")
-    items, stop, thread = _writer(store)
+    items, stop, thread, _ = _writer(store)
     with caplog.at_level(logging.ERROR, logger="shadow.writer"):
         items.put((Batch(_exchanges(3), {("debtor", "equal"): 3}), []))
         items.put(None)
