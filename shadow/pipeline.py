@@ -175,7 +175,9 @@ class Pipeline:
         budget = self.mirroring.proxy.stop_timeout_s
         started = time.monotonic()
         deadline = started + (timeout_s if timeout_s is not None else budget + _STOP_MARGIN_S)
-        self.channel.send(("stop", None))
+        # The worker's time is counted from here, not from when it reads this (after the jobs
+        # that wait in the channel): CLOCK_MONOTONIC is one clock for all processes.
+        self.channel.send(("stop", started + budget))
         self.channel.close(min(_HAND_OVER_AT_STOP_S, budget / 4))
         process.join(min(_PATIENT_S, max(0.1, deadline - time.monotonic())))
         if process.is_alive():
@@ -285,6 +287,7 @@ class Worker:
         self._stop = threading.Event()
         self._batches = WriterInbox()
         self._handed = 0  # exchanges handed to the writer
+        self._stop_by: float | None = None  # the proxy's deadline for a stop (time.monotonic)
 
     def _killed_now(self) -> bool:
         """The kill switch as of at most 0.1 s ago. Asked before every send: a worker that was
@@ -406,14 +409,15 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
-            deadline = time.monotonic() + self.settings.stop_timeout_s
+            deadline = self._stop_by or time.monotonic() + self.settings.stop_timeout_s
             self._stop.set()
             self._close_inbox()
             # Jobs in flight get a short grace; what is still running then is abandoned.
             for _ in tasks:
                 with contextlib.suppress(asyncio.QueueFull):
                     local.put_nowait(None)
-            _, late = await asyncio.wait(tasks, timeout=min(2.0, self.settings.stop_timeout_s / 4))
+            grace = min(2.0, self.settings.stop_timeout_s / 4, deadline - time.monotonic())
+            _, late = await asyncio.wait(tasks, timeout=max(0.1, grace))
             for task in late:
                 task.cancel()
             for task in housekeeping:
@@ -573,6 +577,7 @@ class Worker:
                 elif kind == "counters":
                     self.counters.merge(payload)
                 elif kind == "stop":
+                    self._stop_by = payload
                     self._stopping.set()
         except Exception:
             # A stream that cannot be read cannot be resynchronised: stop mirroring (the proxy's
