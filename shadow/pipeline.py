@@ -288,6 +288,7 @@ class Worker:
         self._batches = WriterInbox()
         self._handed = 0  # exchanges handed to the writer
         self._stop_by: float | None = None  # the proxy's deadline for a stop (time.monotonic)
+        self._writer: StoreWriter | None = None
 
     def _killed_now(self) -> bool:
         """The kill switch as of at most 0.1 s ago. Asked before every send: a worker that was
@@ -382,6 +383,7 @@ class Worker:
             record_file=self.mirroring.record_file,
             retention_days=self.settings.retention_days,
         )
+        self._writer = writer
         # A daemon: a write the store never answers must not keep the process past its stop.
         writing = threading.Thread(target=writer.run, name="shadow-writer", daemon=True)
         writing.start()
@@ -427,15 +429,15 @@ class Worker:
             self._batches.put(None)
             await asyncio.to_thread(writing.join, max(0.1, deadline - time.monotonic()))
             if writing.is_alive():
-                self._abandon(writer)
+                self._abandon()
             await sender.close()
             log.info("shadow pipeline stopped: %s", self._summary())
 
-    def _abandon(self, writer: StoreWriter) -> None:
+    def _abandon(self) -> None:
         """The store has not answered the last write within the stop's time (a server that
         hangs, a stalled disk): the process ends without it. The transaction in flight is
         atomic, so the store is left with it whole or not at all."""
-        open_ = self._handed - writer.written - writer.unstored - writer.uncertain
+        open_ = self._store_pending()
         lines = self._batches.waiting_lines
         log.error(
             "the shadow store did not take the last writes within shadow.stop_timeout_s "
@@ -682,6 +684,14 @@ class Worker:
     def _summary(self) -> str:
         return summary_line(self.counters.totals, self._queue_depth(), self.killed)
 
+    def _store_pending(self) -> int:
+        """Exchanges handed to the writer that the store has not taken (nor were let go): one
+        flush's worth normally; growing while the store is away or a write hangs."""
+        writer = self._writer
+        if writer is None:
+            return 0
+        return self._handed - writer.written - writer.unstored - writer.uncertain
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "proxy_id": self.proxy_id,
@@ -689,6 +699,7 @@ class Worker:
             "queue_depth": self._queue_depth(),
             "in_flight": self.in_flight,
             "store_open": self.store_open,
+            "store_pending": self._store_pending(),
             "routes": per_route(self.counters.totals),
         }
 

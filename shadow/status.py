@@ -3,9 +3,11 @@
 Run by the pipeline's worker, which also logs `summary_line` and `route_lines` every
 `stats_interval_s`. `GET /status` answers JSON: per-route counts (mirrored, equal,
 different, noise_only, candidate_failed, skipped.<reason>, dropped.<reason>), queue depth, jobs
-in flight and whether the kill switch is on. `POST /kill` and `POST /resume` turn the kill switch
-on and off (the switch file and the config flag still win). It listens on 127.0.0.1 by default
-and reads at most a few KB per request: it is an operator's window, not an API.
+in flight, whether the kill switch is on, whether the store is open, and how many exchanges wait
+for it (`store_pending`: one flush's worth normally, growing while it is away or hangs).
+`POST /kill` and `POST /resume` turn the kill switch on and off (the switch file and the config
+flag still win). It listens on 127.0.0.1 by default and reads at most a few KB per request: it is
+an operator's window, not an API.
 """
 
 from __future__ import annotations

@@ -311,11 +311,19 @@ def test_a_proxy_whose_store_hangs_stops_within_its_stop_timeout(
             for i in range(3):
                 assert client.get(f"/json/before-{i}").status_code == 200
             wait_for(lambda: _stored(postgres_store)[0] == 3, 30, "the first exchanges")
+            status_url = re.search(r"http://127\.0\.0\.1:\d+/status", proxy.log())
+            assert status_url is not None
+
+            def pending() -> int:
+                return int(httpx.get(status_url.group(0), timeout=5).json()["store_pending"])
+
+            assert pending() == 0
             relay.freeze()
             for i in range(4):
                 assert client.get(f"/json/hung-{i}").status_code == 200
             wait_for(lambda: len(candidate.requests()) == 7, 30, "the mirror to go on")
-            time.sleep(0.5)  # a flush: the writer is in a write that will not return
+            # Handed to the writer, which is in a write that will not return: the operator sees it.
+            wait_for(lambda: pending() == 4, 10, "the status endpoint to show what waits")
             started = time.monotonic()
             proxy.stop()
             took = time.monotonic() - started
