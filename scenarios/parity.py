@@ -24,6 +24,12 @@ from shadow.redact import Redactor
 from shadow.rules import ComparisonConfig, Redaction, Route
 
 NOISE: Final = ("$.meta.generated_at", "$.meta.request_id", "$.meta.trace_id")
+# Times a write stamps with each side's own clock: the two calls of one action come a moment
+# apart, so the same closing can fall in different seconds. Compared within a few seconds, so a
+# missing or wrong time still fails.
+STAMPED: Final = tuple(
+    {"path": path, "tolerance_s": 5} for path in ("$..closed_at", "$..updated_at")
+)
 # Rows made by a scenario get their ids (and creation second) from each database on its own.
 _CREATED: Final = ("$.result.id", "$.result.created_at")
 RULES: Final[Mapping[str, Mapping[str, Any]]] = {
@@ -45,6 +51,7 @@ def comparison_config(routes: Iterable[str], redaction: Redaction | None) -> Com
     for name in sorted(set(routes)):
         rules = dict(RULES.get(name, {}))
         rules["ignore"] = (*NOISE, *rules.get("ignore", ()))
+        rules["datetimes"] = (*STAMPED, *rules.get("datetimes", ()))
         built.append(
             Route.model_validate(
                 {"name": name, "match": {"method": "GET", "path": f"/scenario/{name}"}, **rules}

@@ -34,7 +34,9 @@ class CompiledRoute:
         self.rules = rules
         self.max_body_bytes = max_body_bytes
         self.normalizer = Normalizer(rules)
-        self.explainer = Explainer(self.normalizer.keyed, self.normalizer.tolerances)
+        self.explainer = Explainer(
+            self.normalizer.keyed, self.normalizer.tolerances, self.normalizer.time_tolerances
+        )
         self.headers = rules.headers
         reshape = rules.response
         self.reshapes = any(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
 
@@ -132,10 +133,11 @@ def same(a: Any, b: Any, *, check_bools: bool = True) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Explainer:
-    """How to explain differences for one route: keyed arrays and numeric tolerances."""
+    """How to explain differences for one route: keyed arrays, numeric and time tolerances."""
 
     keyed: tuple[tuple[tuple[PatternSegment, ...], str], ...] = ()
     tolerances: tuple[tuple[tuple[PatternSegment, ...], Decimal], ...] = ()
+    time_tolerances: tuple[tuple[tuple[PatternSegment, ...], float], ...] = ()
 
     def explain(self, primary: Any, candidate: Any) -> list[Difference]:
         """Every difference between two canonical values (empty when they are equivalent)."""
@@ -236,6 +238,8 @@ class Explainer:
         return None
 
     def _within_tolerance(self, path: Sequence[Segment], left: Any, right: Any) -> bool:
+        if isinstance(left, str) and isinstance(right, str):
+            return self._within_time_tolerance(path, left, right)
         if not self.tolerances or _is_bool(left) or _is_bool(right):
             return False
         if not (isinstance(left, _NUMBERS) and isinstance(right, _NUMBERS)):
@@ -243,6 +247,17 @@ class Explainer:
         for pattern, tolerance in self.tolerances:
             if jsonpath.matches_exactly(pattern, path):
                 return abs(_decimal(left) - _decimal(right)) <= tolerance
+        return False
+
+    def _within_time_tolerance(self, path: Sequence[Segment], left: str, right: str) -> bool:
+        """Two instants (canonical after normalisation) close enough under the route's rule."""
+        for pattern, tolerance in self.time_tolerances:
+            if jsonpath.matches_exactly(pattern, path):
+                try:
+                    apart = datetime.fromisoformat(left) - datetime.fromisoformat(right)
+                except (ValueError, TypeError):  # not two instants: compared as they are
+                    return False
+                return abs(apart.total_seconds()) <= tolerance
         return False
 
 

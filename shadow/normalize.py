@@ -143,6 +143,9 @@ class Normalizer:
         self.tolerances: tuple[tuple[tuple[PatternSegment, ...], Decimal], ...] = tuple(
             (jsonpath.parse(r.path), r.tolerance) for r in rules.numbers if r.tolerance
         )
+        self.time_tolerances: tuple[tuple[tuple[PatternSegment, ...], float], ...] = tuple(
+            (jsonpath.parse(r.path), r.tolerance_s) for r in rules.datetimes if r.tolerance_s
+        )
         self.blank = tuple(jsonpath.parse(r.path) for r in rules.blank)
         self.ignore = tuple(jsonpath.parse(path) for path in rules.ignore)
         # Inner arrays first, so that an outer array sorts elements that are already canonical.

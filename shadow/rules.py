@@ -308,6 +308,15 @@ class DateTimeRule(Rule):
     timezone: str = Field(
         default="UTC", description="IANA zone for values without an offset, e.g. Europe/Berlin."
     )
+    tolerance_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=86_400,
+        description=(
+            "Largest difference in seconds still counted as equal: for times each side stamps "
+            "with its own clock (a closing time set by the write itself), e.g. 5."
+        ),
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -168,6 +168,29 @@ def test_created_rows_ids_are_ignored_and_dump_records_are_keyed_by_account() ->
     ]
 
 
+def test_a_closing_time_each_side_stamps_is_compared_within_seconds() -> None:
+    """Before, a write-off whose two calls straddled a second failed the scenario (seen in CI:
+    15:28:09 against 15:28:10); a missing closing time still fails it."""
+    parity = Parity(comparison_config(("debt_status", "debtor"), REDACTION))
+    mine = {"id": 7, "status": "written_off", "closed_at": "2026-11-25T15:28:09Z"}
+    assert (
+        parity.differences(
+            "debt_status", (mine, {}), ({**mine, "closed_at": "2026-11-25T15:28:10Z"}, {})
+        )
+        == ()
+    )
+    found = parity.differences("debt_status", (mine, {}), ({**mine, "closed_at": None}, {}))
+    assert [d.path for d in found] == ["$.result.closed_at"]
+    later = {**mine, "closed_at": "2026-11-25T15:29:09Z"}  # a minute off: a real difference
+    assert [d.path for d in parity.differences("debt_status", (mine, {}), (later, {}))] == [
+        "$.result.closed_at"
+    ]
+    debtor = {"id": 1, "updated_at": "2026-11-25T15:28:09Z", "debts": [mine]}
+    moved = {**debtor, "updated_at": "2026-11-25T15:28:11Z",
+             "debts": [{**mine, "closed_at": "2026-11-25T15:28:12Z"}]}  # fmt: skip
+    assert parity.differences("debtor", (debtor, {}), (moved, {})) == ()
+
+
 @pytest.mark.parametrize(
     ("kind", "production", "choice", "refused"),
     [

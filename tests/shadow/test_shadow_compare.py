@@ -461,3 +461,42 @@ def test_running_out_of_stack_while_explaining_is_a_skip(monkeypatch: pytest.Mon
     )
     outcome = comparator.compare("debtor", body({"a": 1}), body({"a": 2}))
     assert outcome == Skipped("too_large", "the document is nested too deeply to compare")
+
+
+STAMPED = Comparator(
+    ComparisonConfig.model_validate(
+        {
+            "routes": [
+                {
+                    "name": "debt",
+                    "match": {"path": "/debt"},
+                    "datetimes": [{"path": "$..closed_at", "tolerance_s": 5}],
+                }
+            ]
+        }
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("primary", "candidate", "equal"),
+    [
+        ("2026-11-25T15:28:09Z", "2026-11-25T15:28:10Z", True),  # a second boundary between calls
+        ("2026-11-25T16:28:09+01:00", "2026-11-25T15:28:13Z", True),  # another zone, 4 s apart
+        ("2026-11-25T15:28:09Z", "2026-11-25T15:28:15Z", False),  # 6 s: beyond the tolerance
+        ("2026-11-25T15:28:09Z", None, False),  # never closed on one side
+        ("2026-11-25T15:28:09Z", "soon", False),  # not a time
+    ],
+)
+def test_a_time_tolerance_takes_stamps_a_moment_apart_as_equal(
+    primary: Any, candidate: Any, equal: bool
+) -> None:
+    outcome = STAMPED.compare(
+        "debt",
+        body({"debts": [{"closed_at": primary}]}),
+        body({"debts": [{"closed_at": candidate}]}),
+    )
+    assert (outcome == Equal()) is equal, outcome
+    if not equal:
+        assert isinstance(outcome, Different)
+        assert [d.path for d in outcome.differences] == ["$.debts[0].closed_at"]
