@@ -95,10 +95,8 @@ class WriterInbox:
                 counters: Counter[CounterKey] = Counter(batch.counters or {})
                 kept = list(batch.exchanges)
                 if excess > 0:
-                    for exchange in kept[:excess]:
-                        counters[(exchange.route, "dropped.unstored")] += 1
+                    _count_unstored(counters, kept[:excess], self.let_go)
                     kept = kept[excess:]
-                    self.let_go.update(exchange.route for exchange in batch.exchanges[:excess])
                 if excess_lines > 0:
                     counters[(ANY_ROUTE, UNRECORDED)] += excess_lines
                     lines = lines[excess_lines:]
@@ -280,7 +278,7 @@ class StoreWriter:
         the same id: a refusal is not an outage, so no earlier try of it can have gone in, and
         the counts then go through the same waiting as any batch."""
         counters: Counter[CounterKey] = Counter(refused.counters)
-        self._count_unstored(counters, refused.exchanges)
+        _count_unstored(counters, refused.exchanges, self._unstored)
         return Batch(exchanges=[], counters=dict(counters), noise=refused.noise, id=refused.id)
 
     def _fold(self, *held: Batch, beside: int = 0) -> Batch:
@@ -307,14 +305,9 @@ class StoreWriter:
             noise = batch.noise if batch.noise is not None else noise
         excess = len(exchanges) + beside - self.max_held_exchanges
         if excess > 0:
-            self._count_unstored(counters, exchanges[:excess])
+            _count_unstored(counters, exchanges[:excess], self._unstored)
             exchanges = exchanges[excess:]
         return Batch(exchanges=exchanges, counters=dict(counters), noise=noise)
-
-    def _count_unstored(self, counters: Counter[CounterKey], exchanges: Iterable[Exchange]) -> None:
-        for exchange in exchanges:
-            counters[(exchange.route, "dropped.unstored")] += 1
-            self._unstored[exchange.route] += 1
 
     def _record(self, lines: list[str]) -> None:
         if not lines or self.record_file is None:
@@ -339,3 +332,13 @@ class StoreWriter:
 
 def _holds_anything(batch: Batch) -> bool:
     return bool(batch.exchanges or batch.counters or batch.noise is not None)
+
+
+def _count_unstored(
+    counters: Counter[CounterKey], exchanges: Iterable[Exchange], tally: Counter[str]
+) -> None:
+    """Count `exchanges` as `dropped.unstored` on their routes, in the batch's counters (which
+    go to the store) and in `tally` (what the writer reports)."""
+    for exchange in exchanges:
+        counters[(exchange.route, "dropped.unstored")] += 1
+        tally[exchange.route] += 1
