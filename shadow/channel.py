@@ -9,7 +9,7 @@ pickles a batch and sends it without blocking; what the socket cannot take at on
 bounded backlog that the loop sends as soon as the worker has read (a writer callback), or that
 `close` sends before the worker is asked to stop.
 
-The worker's side reads in its event loop (`ChannelReader.feed`), so it needs no thread either.
+The worker's side reads in its event loop (`ChannelReader.receive`), so it needs no thread either.
 A frame is an 8-byte big-endian length and a pickle.
 """
 
@@ -25,6 +25,7 @@ import time
 from typing import Any, Final
 
 _HEADER: Final = struct.Struct("!Q")
+_READ_CAPACITY: Final = 1 << 20  # the worker's receive buffer; a larger frame grows it for a while
 _SEND_FLAGS: Final = getattr(socket, "MSG_NOSIGNAL", 0)  # a gone worker: EPIPE, not a signal
 
 
@@ -140,22 +141,79 @@ class ChannelWriter:
 
 
 class ChannelReader:
-    """The worker's end: `feed` the bytes read, get the complete messages back."""
+    """The worker's end: `receive` from the socket into one buffer that lives as long as the
+    channel, then take the complete `messages`.
 
-    def __init__(self) -> None:
-        self._buffer = bytearray()
+    Reading into a fresh buffer each time (`sock.recv(1 MiB)`) cost the worker an mmap, an mremap
+    and a munmap per read, and a page fault for each 4 KiB of every message: on the proxy bench
+    (500 ms candidate, ~1,000 live requests/s) 0.6-1.4 faults per mirrored exchange, against
+    about 0.03 with this buffer, which is faulted in once. Faults are kernel time that a live
+    request woken on the worker's CPU may wait for (PREEMPT_NONE kernels do not preempt it, and in
+    a VM a fault can wait for the host); in two A/B runs of the bench, the live p50 through the
+    mirroring proxy came out 1.6-1.7% lower with this buffer."""
+
+    def __init__(self, capacity: int = _READ_CAPACITY) -> None:
+        self._capacity = capacity
+        self._min_room = max(1, capacity // 16)  # free space asked for before each read
+        self._buffer = bytearray(capacity)
+        self._start = 0  # the first byte not yet decoded
+        self._end = 0  # one past the last byte received
+
+    @property
+    def allocated_bytes(self) -> int:
+        """The memory the buffer holds: its capacity, or more while a larger frame is read."""
+        return len(self._buffer)
+
+    def receive(self, sock: socket.socket) -> int:
+        """Read what `sock` holds now into the buffer; the number of bytes, 0 when the other end
+        has closed. Raises BlockingIOError when nothing is there (a non-blocking socket)."""
+        self._make_room(max(self._min_room, self._rest_of_frame()))
+        with memoryview(self._buffer) as view:
+            received = sock.recv_into(view[self._end :])
+        self._end += received
+        return received
 
     def feed(self, data: bytes) -> list[Any]:
-        self._buffer += data
-        messages = []
-        start = 0
-        size = len(self._buffer)
-        while size - start >= _HEADER.size:
-            (length,) = _HEADER.unpack_from(self._buffer, start)
-            end = start + _HEADER.size + length
-            if end > size:
-                break
-            messages.append(pickle.loads(self._buffer[start + _HEADER.size : end]))
-            start = end
-        del self._buffer[:start]
-        return messages
+        """Take `data` as if received, and return the complete messages."""
+        self._make_room(len(data))
+        self._buffer[self._end : self._end + len(data)] = data
+        self._end += len(data)
+        return self.messages()
+
+    def messages(self) -> list[Any]:
+        """The messages complete in the buffer, in order; a partial one stays for later."""
+        found = []
+        start, end = self._start, self._end
+        with memoryview(self._buffer) as view:
+            while end - start >= _HEADER.size:
+                (length,) = _HEADER.unpack_from(view, start)
+                stop = start + _HEADER.size + length
+                if stop > end:
+                    break
+                found.append(pickle.loads(view[start + _HEADER.size : stop]))
+                start = self._start = stop
+        if self._start == self._end:
+            self._start = self._end = 0
+            if len(self._buffer) > self._capacity:  # a large frame has been read: let it go
+                del self._buffer[self._capacity :]
+        return found
+
+    def _rest_of_frame(self) -> int:
+        """Bytes still to come of the frame begun in the buffer (0 if its header is not in)."""
+        if self._end - self._start < _HEADER.size:
+            return 0
+        length: int = _HEADER.unpack_from(self._buffer, self._start)[0]
+        return _HEADER.size + length - (self._end - self._start)
+
+    def _make_room(self, at_least: int) -> None:
+        """At least `at_least` free bytes after the data: move the unread part to the front,
+        and grow only for a frame larger than the buffer (`messages` shrinks it back)."""
+        if len(self._buffer) - self._end >= at_least:
+            return
+        with memoryview(self._buffer) as view:
+            unread = bytes(view[self._start : self._end])  # a partial frame: small, and rare
+        self._buffer[: len(unread)] = unread
+        self._start, self._end = 0, len(unread)
+        missing = at_least - (len(self._buffer) - self._end)
+        if missing > 0:
+            self._buffer += bytes(missing)

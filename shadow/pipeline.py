@@ -78,7 +78,6 @@ _PATIENT_S: Final = 3.0  # a stop that takes longer says why
 _STOP_MARGIN_S: Final = 5.0  # beyond shadow.stop_timeout_s: for the worker's process to end
 _KILL_POLL_S: Final = 0.2
 _KILL_FRESH_S: Final = 0.1
-_READ_BYTES: Final = 1 << 20
 _MAX_BACKLOG_BYTES: Final = 64 << 20  # beyond the socket's own buffer
 _NOISE_SNAPSHOT_S: Final = 5.0
 
@@ -563,17 +562,17 @@ class Worker:
     def _read(self, channel: ChannelReader) -> None:
         """Take what the proxy sent (a loop callback: many messages per wake-up)."""
         try:
-            data = self.inbox.recv(_READ_BYTES)
+            received = channel.receive(self.inbox)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
-        if not data:  # the proxy is gone (or closed its end without a stop message)
+            received = 0
+        if not received:  # the proxy is gone (or closed its end without a stop message)
             log.warning("the proxy's channel closed; writing the last batch and stopping")
             self._stop_reading()
             return
         try:
-            for kind, payload in channel.feed(data):
+            for kind, payload in channel.messages():
                 if kind == "jobs":
                     self._waiting.extend(_job_of(one) for one in payload)
                 elif kind == "counters":

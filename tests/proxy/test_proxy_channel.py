@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -109,4 +110,65 @@ def test_closing_with_nobody_reading_gives_up_at_its_deadline() -> None:
     assert writer.close(0.3) is False
     assert time.monotonic() - started < 2.0
     assert writer.send(("stop", None)) is False  # closed
+    worker_end.close()
+
+
+def _receive_all(reader: ChannelReader, sock: socket.socket, count: int) -> list[object]:
+    """Messages read with `reader.receive` until `count` have come (or 10 s have passed)."""
+    sock.settimeout(1.0)
+    found: list[object] = []
+    deadline = time.monotonic() + 10
+    while len(found) < count and time.monotonic() < deadline:
+        if not reader.receive(sock):
+            break
+        found.extend(reader.messages())
+    return found
+
+
+def test_a_small_buffer_keeps_frames_whole_while_it_moves_and_grows() -> None:
+    proxy_end, worker_end = socket_pair()
+    writer = ChannelWriter(proxy_end, max_backlog_bytes=16 << 20)
+    rng = random.Random(5)
+    messages = [("jobs", [(i, rng.randbytes(rng.randrange(0, 3000)))]) for i in range(300)]
+    reader = ChannelReader(capacity=256)  # most frames are larger than the whole buffer
+    found: list[object] = []
+    thread = threading.Thread(target=lambda: found.extend(_receive_all(reader, worker_end, 300)))
+    thread.start()
+    for message in messages:
+        assert writer.send(message)
+    assert writer.close(5)
+    thread.join(15)
+    assert found == messages
+    assert reader.allocated_bytes == 256  # it grew for the large frames and shrank back
+    worker_end.close()
+
+
+def test_a_frame_larger_than_the_buffer_arrives_whole_and_the_buffer_shrinks_back() -> None:
+    proxy_end, worker_end = socket_pair()
+    writer = ChannelWriter(proxy_end, max_backlog_bytes=16 << 20)
+    large = ("jobs", [(0, b"L" * (3 << 20))])  # three times the reader's buffer
+    after = ("counters", {("*", "dropped.loop"): 2})
+    reader = ChannelReader(capacity=1 << 20)
+    found: list[object] = []
+    thread = threading.Thread(target=lambda: found.extend(_receive_all(reader, worker_end, 2)))
+    thread.start()
+    assert writer.send(large)
+    assert writer.send(after)
+    assert writer.close(5)
+    thread.join(15)
+    assert found == [large, after]
+    assert reader.allocated_bytes == 1 << 20
+    worker_end.close()
+
+
+def test_receive_reports_a_closed_proxy_end_as_zero_bytes() -> None:
+    proxy_end, worker_end = socket_pair()
+    writer = ChannelWriter(proxy_end, max_backlog_bytes=1 << 20)
+    assert writer.send(("stop", 1.0))
+    writer.close(1)
+    reader = ChannelReader()
+    worker_end.settimeout(1.0)
+    assert reader.receive(worker_end) > 0
+    assert reader.messages() == [("stop", 1.0)]
+    assert reader.receive(worker_end) == 0
     worker_end.close()
