@@ -26,6 +26,7 @@ from typing import Any, Final
 
 _HEADER: Final = struct.Struct("!Q")
 _READ_CAPACITY: Final = 1 << 20  # the worker's receive buffer; a larger frame grows it for a while
+_MAX_FRAME: Final = 1 << 32  # longer: a corrupt stream, not something to allocate
 _SEND_FLAGS: Final = getattr(socket, "MSG_NOSIGNAL", 0)  # a gone worker: EPIPE, not a signal
 
 
@@ -166,7 +167,8 @@ class ChannelReader:
 
     def receive(self, sock: socket.socket) -> int:
         """Read what `sock` holds now into the buffer; the number of bytes, 0 when the other end
-        has closed. Raises BlockingIOError when nothing is there (a non-blocking socket)."""
+        has closed. Raises BlockingIOError when nothing is there (a non-blocking socket), and
+        CorruptChannelError when the stream cannot be a channel's."""
         self._make_room(max(self._min_room, self._rest_of_frame()))
         with memoryview(self._buffer) as view:
             received = sock.recv_into(view[self._end :])
@@ -186,8 +188,7 @@ class ChannelReader:
         start, end = self._start, self._end
         with memoryview(self._buffer) as view:
             while end - start >= _HEADER.size:
-                (length,) = _HEADER.unpack_from(view, start)
-                stop = start + _HEADER.size + length
+                stop = start + _HEADER.size + _frame_length(view, start)
                 if stop > end:
                     break
                 found.append(pickle.loads(view[start + _HEADER.size : stop]))
@@ -202,7 +203,7 @@ class ChannelReader:
         """Bytes still to come of the frame begun in the buffer (0 if its header is not in)."""
         if self._end - self._start < _HEADER.size:
             return 0
-        length: int = _HEADER.unpack_from(self._buffer, self._start)[0]
+        length = _frame_length(self._buffer, self._start)
         return _HEADER.size + length - (self._end - self._start)
 
     def _make_room(self, at_least: int) -> None:
@@ -217,3 +218,14 @@ class ChannelReader:
         missing = at_least - (len(self._buffer) - self._end)
         if missing > 0:
             self._buffer += bytes(missing)
+
+
+class CorruptChannelError(ValueError):
+    """The bytes are not frames of this channel: the stream cannot be resynchronised."""
+
+
+def _frame_length(buffer: bytearray | memoryview, start: int) -> int:
+    length: int = _HEADER.unpack_from(buffer, start)[0]
+    if length > _MAX_FRAME:
+        raise CorruptChannelError(f"a frame header announces {length} bytes")
+    return length

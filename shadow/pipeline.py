@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from shadow.channel import ChannelReader, ChannelWriter, socket_pair
+from shadow.channel import ChannelReader, ChannelWriter, CorruptChannelError, socket_pair
 from shadow.client import Sender
 from shadow.errors import StoreUnavailableError
 from shadow.exchange import Exchange
@@ -565,6 +565,9 @@ class Worker:
             received = channel.receive(self.inbox)
         except (BlockingIOError, InterruptedError):
             return
+        except CorruptChannelError:
+            self._unreadable()
+            return
         except OSError:
             received = 0
         if not received:  # the proxy is gone (or closed its end without a stop message)
@@ -581,11 +584,14 @@ class Worker:
                     self._stop_by = payload
                     self._stopping.set()
         except Exception:
-            # A stream that cannot be read cannot be resynchronised: stop mirroring (the proxy's
-            # sends then fail and are counted as drops); the live path is not affected.
-            log.exception("reading from the proxy failed; stopping the mirror")
-            self._stop_reading()
+            self._unreadable()
         self._dispatch()
+
+    def _unreadable(self) -> None:
+        # A stream that cannot be read cannot be resynchronised: stop mirroring (the proxy's
+        # sends then fail and are counted as drops); the live path is not affected.
+        log.exception("reading from the proxy failed; stopping the mirror")
+        self._stop_reading()
 
     def _stop_reading(self) -> None:
         asyncio.get_running_loop().remove_reader(self.inbox.fileno())

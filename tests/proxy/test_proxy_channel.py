@@ -8,7 +8,9 @@ import socket
 import threading
 import time
 
-from shadow.channel import ChannelReader, ChannelWriter, socket_pair
+import pytest
+
+from shadow.channel import ChannelReader, ChannelWriter, CorruptChannelError, socket_pair
 
 
 def _raw(sock: socket.socket, timeout_s: float = 5.0) -> bytes:
@@ -171,4 +173,19 @@ def test_receive_reports_a_closed_proxy_end_as_zero_bytes() -> None:
     assert reader.receive(worker_end) > 0
     assert reader.messages() == [("stop", 1.0)]
     assert reader.receive(worker_end) == 0
+    worker_end.close()
+
+
+def test_a_header_no_batch_can_have_is_refused_without_allocating_it() -> None:
+    proxy_end, worker_end = socket_pair()
+    proxy_end.sendall((1 << 60).to_bytes(8, "big") + b"garbage")
+    reader = ChannelReader(capacity=1024)
+    worker_end.settimeout(1.0)
+    reader.receive(worker_end)
+    with pytest.raises(CorruptChannelError, match="announces"):
+        reader.messages()
+    with pytest.raises(CorruptChannelError):
+        reader.receive(worker_end)  # it would have to make room for the whole frame first
+    assert reader.allocated_bytes == 1024
+    proxy_end.close()
     worker_end.close()

@@ -245,6 +245,36 @@ def test_the_worker_sees_the_switch_file_before_any_send_even_between_its_checks
     worker_end.close()
 
 
+class _Unreadable:
+    """Pickles fine, and fails when the worker loads it: a stream the worker cannot read."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (int, ("not a number",))
+
+
+def test_a_message_the_worker_cannot_read_stops_the_mirror_not_the_proxy(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with FakeSide(faulty=False, name="primary") as primary:
+        mirroring = _mirroring(tmp_path, primary.url, primary.url)
+        pipeline = Pipeline(mirroring, proxy_id="unreadable")
+        pipeline.start()
+        try:
+            assert pipeline.wait_ready(30)
+            assert pipeline.channel.send(("jobs", [_Unreadable()]))
+            process = pipeline.process
+            assert process is not None
+            process.join(20)
+            assert not process.is_alive(), "the worker went on after a message it cannot read"
+            with httpx.Client(base_url=primary.url, timeout=10) as client:
+                job = _live(client, "GET", "/json/1")
+            # Its end is closed now: the proxy's offers fail at once (and are counted as drops).
+            wait_for(lambda: not pipeline.offer(job), 5, "an offer to fail")
+        finally:
+            pipeline.stop()
+    assert "reading from the proxy failed; stopping the mirror" in capfd.readouterr().err
+
+
 def _closed_port() -> int:
     from proxy_support import free_port
 
