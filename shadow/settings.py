@@ -60,6 +60,14 @@ class ProxySettings(Rule):
             "dropped and counted). Elsewhere, or when false, only worker_nice applies."
         ),
     )
+    worker_cpus: tuple[Annotated[int, Field(ge=0, le=65535)], ...] | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "CPUs the mirror's worker may run on (Linux), e.g. [3]: with the proxy kept off "
+            "them (`taskset`), mirroring never shares a core with the live path. Unset: any."
+        ),
+    )
     stale_after_s: float = Field(
         default=10.0, gt=0, description="Jobs older than this when their turn comes are dropped."
     )

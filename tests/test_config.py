@@ -253,3 +253,15 @@ def test_the_shadow_store_is_sqlite_or_postgresql(tmp_path: Path) -> None:
         config = load_config(write(tmp_path, MINIMAL + f"shadow:\n  store: {good}\n"),
                              {"DB_PASSWORD": "x"})  # fmt: skip
         assert config.shadow.store.split(":")[0] == good.split(":")[0]
+
+
+def test_the_worker_cpus_are_a_non_empty_list_of_cpu_numbers(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL + "shadow:\n  worker_cpus: [1, -2]\n")
+    assert "shadow.worker_cpus[1] (at line 10) is -2" in message
+    assert "greater than or equal to 0" in message
+    message = error_for(tmp_path, MINIMAL + "shadow:\n  worker_cpus: []\n")
+    assert "shadow.worker_cpus (at line 10)" in message
+    assert "at least 1 item" in message
+    config = load_config(write(tmp_path, MINIMAL + "shadow:\n  worker_cpus: [3]\n"),
+                         {"DB_PASSWORD": "x"})  # fmt: skip
+    assert config.shadow.worker_cpus == (3,)
