@@ -15,6 +15,10 @@ client is a raw asyncio HTTP/1.1 keep-alive client):
   of its target; for reference, a fourth non-mirroring proxy is asked while a SCHED_IDLE loop
   takes as much CPU as the mirror does (worker, candidates and secondary): what the same load
   with no mirroring in it costs the live path here;
+* the same latencies with the mirror on a core of its own (`shadow.worker_cpus`, and the
+  process playing the candidates and the secondary beside it; the proxies, the primary and the
+  client on the other cores): the proxy's own cost once mirroring does not share a core with the
+  live path, as where a production proxy has a core to spare;
 * live throughput (16 connections) with 100% mirroring (fast candidate plus secondary) against
   mirroring off, in interleaved rounds of a changing order: the figure is the median of the
   per-round ratios, and every round's ratio is printed, so a noisy neighbour shows as a spread;
@@ -62,6 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 LATENCY_ROUNDS = 32  # a round of four proxies takes 10 s; fewer leave the p99 ratio too noisy
 # (a multiple of four: each order of `_orders` equally often)
+PINNED_LATENCY_ROUNDS = 24  # three proxies: a multiple of six, like THROUGHPUT_ROUNDS
 LATENCY_BLOCK_S = 2.5  # per proxy and round
 LATENCY_SETTLE_S = 0.8  # the start of each block that is not counted
 BOOTSTRAP_DRAWS = 2000
@@ -170,6 +175,7 @@ class Sides(NamedTuple):
     secondary: str
     mirrored_pid: int
     """The process serving the candidates and the secondary: its CPU is the mirror's doing."""
+    primary_pid: int
 
 
 @contextlib.contextmanager
@@ -182,8 +188,11 @@ def sides() -> Iterator[Sides]:
     the proxy's two cores, and at normal priority their work would be billed to the proxy. The
     proxy's own mirror worker is not spared: it runs as configured (SCHED_IDLE by default)."""
     delays = [0.0, 0.5, 0.0]  # fast candidate, slow candidate, secondary
-    with _servers([0.0]) as ((primary,), _), _servers(delays, idle=True) as (mirrored, pid):
-        yield Sides(primary, *mirrored, pid)
+    with (
+        _servers([0.0]) as ((primary,), primary_pid),
+        _servers(delays, idle=True) as (mirrored, pid),
+    ):
+        yield Sides(primary, *mirrored, pid, primary_pid)
 
 
 def load_average() -> str:
@@ -354,7 +363,9 @@ def _orders(proxies: int) -> Iterator[list[int]]:
 
 
 async def _latencies(
-    ports: list[int], before_block: Callable[[int], None] = lambda _: None
+    ports: list[int],
+    before_block: Callable[[int], None] = lambda _: None,
+    rounds_wanted: int = LATENCY_ROUNDS,
 ) -> tuple[Rounds, list[int]]:
     """Sequential latencies (ms) through several proxies, in rounds: each round asks each proxy
     for LATENCY_BLOCK_S in turn, in a changing order (`_orders`), so drift hits all alike.
@@ -375,7 +386,7 @@ async def _latencies(
         for _ in range(_WARM_UP):
             await connection.get()
     orders = _orders(len(ports))
-    for _ in range(LATENCY_ROUNDS):
+    for _ in range(rounds_wanted):
         found: list[list[float]] = [[] for _ in ports]
         for i in next(orders):
             before_block(i)
@@ -556,6 +567,59 @@ def latency(work: Path, servers: Sides) -> list[Row]:
     return rows
 
 
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of process `pid` to `cpus`."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def latency_with_a_core_for_the_mirror(work: Path, servers: Sides) -> list[Row]:
+    """Live p50/p99 as in `latency`, but with the mirror on a core of its own: the worker there by
+    `shadow.worker_cpus`, with the process that plays the candidates and the secondary; the
+    proxies, the primary and this client on the other cores. In production the client and the
+    primary run elsewhere; what this shows is the proxy's own cost once mirroring does not share
+    a core with the live path."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return [("  with the mirror on a core of its own", "skipped: one CPU here", "", "")]
+    mirror_cpus, live_cpus = {cpus[-1]}, set(cpus[:-1])
+    primary, slow, secondary = servers.primary, servers.slow, servers.secondary
+    on = Proxy(work, "pinned-on", primary, slow, secondary, concurrency=512,
+               worker_cpus=sorted(mirror_cpus))  # fmt: skip
+    off = Proxy(work, "pinned-off", primary, slow, secondary, enabled=False)
+    control = Proxy(work, "pinned-control", primary, slow, secondary, enabled=False)
+    proxies = (on, off, control)
+    live = (os.getpid(), servers.primary_pid, *(proxy.process.pid for proxy in proxies))
+    try:
+        for pid in live:
+            _pin(pid, live_cpus)
+        _pin(servers.mirrored_pid, mirror_cpus)
+        rounds, sent = asyncio.run(
+            _latencies([p.port for p in proxies], rounds_wanted=PINNED_LATENCY_ROUNDS)
+        )
+        mirrored = on.drain()
+    finally:
+        for pid in (os.getpid(), servers.primary_pid, servers.mirrored_pid):
+            _pin(pid, set(cpus))
+        for proxy in proxies:
+            proxy.stop()
+    where = f"mirror on CPU {cpus[-1]}, live path on CPU {_cpu_list(live_cpus)}"
+    rows: list[Row] = []
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        median, pooled, each = _ratios(rounds, 0, (1, 2), q)
+        on_ms, off_ms = _pooled(rounds, (0,), q), _pooled(rounds, (1, 2), q)
+        rows.append((f"live {name}, the mirror on a core of its own ({where})",
+                     f"{on_ms:.3f} ms vs {off_ms:.3f} ms", f"{median:.3f}x",
+                     f"pooled {pooled:.3f}x; {_interval(each)}"))  # fmt: skip
+    rows.append(("  mirrored", f"{mirrored} of {sent[0]}", "", ""))
+    return rows
+
+
+def _cpu_list(cpus: set[int]) -> str:
+    return ",".join(str(cpu) for cpu in sorted(cpus))
+
+
 def _busy_loop(duty: Any, period_s: float) -> None:
     """Plain CPU work while `duty` (permille of a core) is above 0: busy for that share of each
     `period_s`, asleep for the rest; in Linux's SCHED_IDLE class like the mirror worker. Load with
@@ -668,6 +732,8 @@ def main() -> None:
         work = Path(tmp)
         console.print("bench_proxy: latency with a 500 ms candidate (mirroring on vs off) ...")
         rows += latency(work, found)
+        console.print("bench_proxy: the same, with the mirror on a core of its own ...")
+        rows += latency_with_a_core_for_the_mirror(work, found)
         console.print(f"bench_proxy: throughput, 100% mirroring vs off, {THROUGHPUT_ROUNDS} "
                       f"rounds of {THROUGHPUT_ROUND_S:.0f} s each ...")  # fmt: skip
         rows += throughput(work, found.primary, found.fast, found.secondary)
