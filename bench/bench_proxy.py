@@ -569,9 +569,10 @@ def latency(work: Path, servers: Sides) -> list[Row]:
 
 def _pin(pid: int, cpus: set[int]) -> None:
     """Keep every thread of process `pid` to `cpus`."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
-            os.sched_setaffinity(int(task.name), cpus)
+    with contextlib.suppress(OSError):  # a process or thread that has just ended
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task.name), cpus)
 
 
 def latency_with_a_core_for_the_mirror(work: Path, servers: Sides) -> list[Row]:
@@ -585,23 +586,24 @@ def latency_with_a_core_for_the_mirror(work: Path, servers: Sides) -> list[Row]:
         return [("  with the mirror on a core of its own", "skipped: one CPU here", "", "")]
     mirror_cpus, live_cpus = {cpus[-1]}, set(cpus[:-1])
     primary, slow, secondary = servers.primary, servers.slow, servers.secondary
-    on = Proxy(work, "pinned-on", primary, slow, secondary, concurrency=512,
-               worker_cpus=sorted(mirror_cpus))  # fmt: skip
-    off = Proxy(work, "pinned-off", primary, slow, secondary, enabled=False)
-    control = Proxy(work, "pinned-control", primary, slow, secondary, enabled=False)
-    proxies = (on, off, control)
-    live = (os.getpid(), servers.primary_pid, *(proxy.process.pid for proxy in proxies))
+    proxies: list[Proxy] = []
     try:
-        for pid in live:
-            _pin(pid, live_cpus)
-        _pin(servers.mirrored_pid, mirror_cpus)
-        rounds, sent = asyncio.run(
-            _latencies([p.port for p in proxies], rounds_wanted=PINNED_LATENCY_ROUNDS)
-        )
-        mirrored = on.drain()
+        proxies.append(Proxy(work, "pinned-on", primary, slow, secondary, concurrency=512,
+                             worker_cpus=sorted(mirror_cpus)))  # fmt: skip
+        proxies.append(Proxy(work, "pinned-off", primary, slow, secondary, enabled=False))
+        proxies.append(Proxy(work, "pinned-control", primary, slow, secondary, enabled=False))
+        try:
+            for pid in (os.getpid(), servers.primary_pid, *(p.process.pid for p in proxies)):
+                _pin(pid, live_cpus)
+            _pin(servers.mirrored_pid, mirror_cpus)
+            rounds, sent = asyncio.run(
+                _latencies([p.port for p in proxies], rounds_wanted=PINNED_LATENCY_ROUNDS)
+            )
+            mirrored = proxies[0].drain()
+        finally:
+            for pid in (os.getpid(), servers.primary_pid, servers.mirrored_pid):
+                _pin(pid, set(cpus))
     finally:
-        for pid in (os.getpid(), servers.primary_pid, servers.mirrored_pid):
-            _pin(pid, set(cpus))
         for proxy in proxies:
             proxy.stop()
     where = f"mirror on CPU {cpus[-1]}, live path on CPU {_cpu_list(live_cpus)}"

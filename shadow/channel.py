@@ -162,14 +162,17 @@ class ChannelReader:
 
     @property
     def allocated_bytes(self) -> int:
-        """The memory the buffer holds: its capacity, or more while a larger frame is read."""
+        """The buffer's size: its capacity, or more while a larger frame is read."""
         return len(self._buffer)
 
     def receive(self, sock: socket.socket) -> int:
         """Read what `sock` holds now into the buffer; the number of bytes, 0 when the other end
         has closed. Raises BlockingIOError when nothing is there (a non-blocking socket), and
         CorruptChannelError when the stream cannot be a channel's."""
-        self._make_room(max(self._min_room, self._rest_of_frame()))
+        # Room for the rest of the frame, but at most doubling the buffer per read: so a corrupt
+        # header cannot make it allocate more than twice what has actually arrived.
+        wanted = min(self._rest_of_frame(), len(self._buffer))
+        self._make_room(max(self._min_room, wanted))
         with memoryview(self._buffer) as view:
             received = sock.recv_into(view[self._end :])
         self._end += received
@@ -195,8 +198,10 @@ class ChannelReader:
                 start = self._start = stop
         if self._start == self._end:
             self._start = self._end = 0
-            if len(self._buffer) > self._capacity:  # a large frame has been read: let it go
-                del self._buffer[self._capacity :]
+            if len(self._buffer) > self._capacity:
+                # A large frame has been read: a new buffer, since shrinking a bytearray in place
+                # may keep its memory.
+                self._buffer = bytearray(self._capacity)
         return found
 
     def _rest_of_frame(self) -> int:
@@ -211,10 +216,11 @@ class ChannelReader:
         and grow only for a frame larger than the buffer (`messages` shrinks it back)."""
         if len(self._buffer) - self._end >= at_least:
             return
-        with memoryview(self._buffer) as view:
-            unread = bytes(view[self._start : self._end])  # a partial frame: small, and rare
-        self._buffer[: len(unread)] = unread
-        self._start, self._end = 0, len(unread)
+        if self._start > 0:
+            with memoryview(self._buffer) as view:
+                unread = bytes(view[self._start : self._end])  # a partial frame: small, and rare
+            self._buffer[: len(unread)] = unread
+            self._start, self._end = 0, len(unread)
         missing = at_least - (len(self._buffer) - self._end)
         if missing > 0:
             self._buffer += bytes(missing)

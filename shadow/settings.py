@@ -64,8 +64,9 @@ class ProxySettings(Rule):
         default=None,
         min_length=1,
         description=(
-            "CPUs the mirror's worker may run on (Linux), e.g. [3]: with the proxy kept off "
-            "them (`taskset`), mirroring never shares a core with the live path. Unset: any."
+            "CPUs the mirror's worker may run on once started (Linux), e.g. [3]: with the proxy "
+            "kept off them (`taskset`), mirroring does not share a core with the live path. "
+            "Unset: any."
         ),
     )
     stale_after_s: float = Field(

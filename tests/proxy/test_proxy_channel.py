@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import threading
@@ -187,5 +188,22 @@ def test_a_header_no_batch_can_have_is_refused_without_allocating_it() -> None:
     with pytest.raises(CorruptChannelError):
         reader.receive(worker_end)  # it would have to make room for the whole frame first
     assert reader.allocated_bytes == 1024
+    proxy_end.close()
+    worker_end.close()
+
+
+def test_a_header_announcing_a_huge_frame_grows_the_buffer_only_with_what_arrives() -> None:
+    proxy_end, worker_end = socket_pair()
+    proxy_end.sendall((1 << 30).to_bytes(8, "big") + b"x" * 20_000)  # 1 GiB announced
+    reader = ChannelReader(capacity=1024)
+    worker_end.settimeout(0.3)
+    received = 0
+    with contextlib.suppress(TimeoutError):
+        for _ in range(100):
+            received += reader.receive(worker_end)
+            assert reader.messages() == []
+    assert received == 20_008
+    # Each read may double the buffer before its data arrives: a few times what came, not 1 GiB.
+    assert reader.allocated_bytes <= 4 * received
     proxy_end.close()
     worker_end.close()
