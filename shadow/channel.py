@@ -178,13 +178,6 @@ class ChannelReader:
         self._end += received
         return received
 
-    def feed(self, data: bytes) -> list[Any]:
-        """Take `data` as if received, and return the complete messages."""
-        self._make_room(len(data))
-        self._buffer[self._end : self._end + len(data)] = data
-        self._end += len(data)
-        return self.messages()
-
     def messages(self) -> list[Any]:
         """The messages complete in the buffer, in order; a partial one stays for later."""
         found = []

@@ -264,13 +264,13 @@ def _keep_to_cpus(cpus: tuple[int, ...] | None) -> None:
             allowed,
         )
         return
-    missing = sorted(set(cpus) - os.sched_getaffinity(0))
-    if missing:  # Linux keeps the CPUs it has of a list and drops the others without a word
+    pinned = os.sched_getaffinity(0)
+    if missing := sorted(set(cpus) - pinned):  # Linux drops the CPUs it lacks without a word
         log.warning(
             "shadow.worker_cpus names CPUs %s that this process may not run on; the mirror "
             "worker runs on %s",
             missing,
-            sorted(os.sched_getaffinity(0)),
+            sorted(pinned),
         )
 
 

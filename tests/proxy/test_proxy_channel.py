@@ -30,6 +30,39 @@ def _raw(sock: socket.socket, timeout_s: float = 5.0) -> bytes:
     return b"".join(chunks)
 
 
+def _receive_all(reader: ChannelReader, sock: socket.socket, count: int) -> list[object]:
+    """Messages read with `reader.receive` until `count` have come (or 10 s have passed)."""
+    sock.settimeout(1.0)
+    found: list[object] = []
+    deadline = time.monotonic() + 10
+    while len(found) < count and time.monotonic() < deadline:
+        if not reader.receive(sock):
+            break
+        found.extend(reader.messages())
+    return found
+
+
+def _received_in_pieces(data: bytes, piece: int) -> list[object]:
+    """The messages a reader takes from `data` sent through a real socket `piece` bytes at a
+    time, each piece read before the next is sent: every cut a stream can have."""
+    sender, receiver = socket_pair()
+    receiver.settimeout(1.0)
+    reader = ChannelReader()
+    found: list[object] = []
+    try:
+        for start in range(0, len(data), piece):
+            chunk = data[start : start + piece]
+            sender.sendall(chunk)
+            taken = 0
+            while taken < len(chunk):
+                taken += reader.receive(receiver)
+                found.extend(reader.messages())
+    finally:
+        sender.close()
+        receiver.close()
+    return found
+
+
 def test_messages_arrive_whole_and_in_order_however_the_bytes_are_cut() -> None:
     proxy_end, worker_end = socket_pair()
     writer = ChannelWriter(proxy_end, max_backlog_bytes=1 << 20)
@@ -37,10 +70,9 @@ def test_messages_arrive_whole_and_in_order_however_the_bytes_are_cut() -> None:
     for message in messages:
         assert writer.send(message)
     data = _raw(worker_end)
-    byte_by_byte = ChannelReader()
-    found = [m for i in range(len(data)) for m in byte_by_byte.feed(data[i : i + 1])]
-    assert found == messages
-    assert ChannelReader().feed(data) == messages
+    assert _received_in_pieces(data, 1) == messages
+    assert _received_in_pieces(data, 997) == messages
+    assert _received_in_pieces(data, len(data)) == messages
     writer.close(1)
     worker_end.close()
 
@@ -59,7 +91,9 @@ def test_a_worker_that_does_not_read_never_blocks_the_proxy_and_loses_nothing_ta
     # The reader catches up: what was taken arrives intact, in order; what was refused never does.
     reader = ChannelReader()
     result: list[object] = []
-    thread = threading.Thread(target=lambda: result.extend(reader.feed(_raw(worker_end))))
+    thread = threading.Thread(
+        target=lambda: result.extend(_receive_all(reader, worker_end, len(accepted)))
+    )
     thread.start()
     assert writer.close(5)
     thread.join(10)
@@ -83,7 +117,8 @@ def test_the_loop_sends_the_backlog_once_the_worker_reads_without_another_send()
         deadline = time.monotonic() + 10
         while len(found) < len(messages) and time.monotonic() < deadline:
             try:
-                found.extend(reader.feed(worker_end.recv(1 << 16)))
+                reader.receive(worker_end)
+                found.extend(reader.messages())
             except BlockingIOError:
                 await asyncio.sleep(0.005)  # the writer callback runs here
         assert writer.backlog_bytes == 0
@@ -114,18 +149,6 @@ def test_closing_with_nobody_reading_gives_up_at_its_deadline() -> None:
     assert time.monotonic() - started < 2.0
     assert writer.send(("stop", None)) is False  # closed
     worker_end.close()
-
-
-def _receive_all(reader: ChannelReader, sock: socket.socket, count: int) -> list[object]:
-    """Messages read with `reader.receive` until `count` have come (or 10 s have passed)."""
-    sock.settimeout(1.0)
-    found: list[object] = []
-    deadline = time.monotonic() + 10
-    while len(found) < count and time.monotonic() < deadline:
-        if not reader.receive(sock):
-            break
-        found.extend(reader.messages())
-    return found
 
 
 def test_a_small_buffer_keeps_frames_whole_while_it_moves_and_grows() -> None:
