@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from shadow.client import Sender
 from shadow.exchange import Exchange
@@ -31,6 +32,8 @@ from shadow.settings import Mirroring
 from shadow.store import Batch, Store
 from shadow.verifier import Verifier
 from shadow.writer import StoreWriter, WriterInbox
+
+_STOP_POLL_S: Final = 0.1  # how soon an interrupt ends the wait for a store that is away
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,17 @@ async def replay(
     finally:
         await sender.close()
         batches.put(None)
-        await asyncio.to_thread(_finish, writing, stop, store_wait_s)
-        store.close()
+        finishing = asyncio.ensure_future(asyncio.to_thread(_finish, writing, stop, store_wait_s))
+        try:
+            await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            # Interrupted while only the store is waited for: stop waiting (the writer's last
+            # try), rather than leave a thread waiting out all of `store_wait_s`.
+            stop.set()
+            await finishing
+            raise
+        finally:
+            store.close()
     # A writer still stuck in a write after `_finish` has not said what became of what it
     # holds: that counts as uncertain.
     written, unstored_routes = writer.written, writer.unstored_routes
@@ -170,9 +182,11 @@ def _hand_over(
 
 
 def _finish(writing: threading.Thread, stop: threading.Event, wait_s: float) -> None:
-    """Let the writer write what it holds; past `wait_s`, stop it (one last try: what that
-    cannot write is counted as unstored)."""
-    writing.join(wait_s)
+    """Let the writer write what it holds; past `wait_s`, or once `stop` is set (an interrupt),
+    stop it (one last try: what that cannot write is counted as unstored)."""
+    deadline = time.monotonic() + wait_s
+    while writing.is_alive() and not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        writing.join(min(left, _STOP_POLL_S))
     if writing.is_alive():
         stop.set()
         writing.join(30)

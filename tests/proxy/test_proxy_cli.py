@@ -254,11 +254,18 @@ def test_the_shadow_demo_finds_the_two_regressions(tmp_path: Path) -> None:
 
 
 def _replay_with_an_outage(
-    tmp_path: Path, postgres_store: str, *, back_after_s: float | None, interrupt: bool = False
+    tmp_path: Path,
+    postgres_store: str,
+    *,
+    back_after_s: float | None,
+    interrupt_after: int | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], int, dict[str, int]]:
     """Replay 40 GETs at 10/s into PostgreSQL through a relay that is cut once the replay is
-    under way, and restored after `back_after_s` (None: never); `interrupt`: Ctrl-C a second
-    after the cut. The finished command, and the exchanges and counters in the store."""
+    under way, and restored after `back_after_s` (None: never); `interrupt_after`: Ctrl-C once
+    that many requests have reached the candidate (40: the replay is only waiting for its store
+    then), and a second after the cut at the earliest. The finished command, and the exchanges
+    and counters in the store."""
+    interrupt = interrupt_after is not None
     url = sa.make_url(postgres_store)
     with (
         TimedSide("primary") as primary,
@@ -282,12 +289,15 @@ def _replay_with_an_outage(
             if back_after_s is not None:
                 time.sleep(back_after_s)
                 relay.restore()
-            if interrupt:
+            if interrupt_after is not None:
                 time.sleep(1.0)
+                wait_for(lambda: len(candidate.arrivals) >= interrupt_after, 30,
+                         f"{interrupt_after} requests to reach the candidate")  # fmt: skip
                 replay.send_signal(signal.SIGINT)
             out, err = replay.communicate(timeout=20 if interrupt else 90)
         finally:
             replay.kill()
+            replay.wait(10)  # a replay left running would outlive the test and its pipes
     engine = sa.create_engine(postgres_store)
     with engine.connect() as conn:
         written = conn.exec_driver_sql("SELECT count(*) FROM shadow_exchanges").scalar_one()
@@ -342,12 +352,15 @@ def test_a_store_that_stays_away_during_a_replay_is_one_paragraph(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("interrupt_after", [6, 40], ids=["while_replaying", "while_waiting"])
 def test_ctrl_c_during_a_store_outage_ends_a_replay_at_once(
-    tmp_path: Path, postgres_store: str
+    tmp_path: Path, postgres_store: str, interrupt_after: int
 ) -> None:
-    """Without waiting out --store-wait (60 s here): the communicate above allows 20."""
+    """Without waiting out --store-wait (60 s here): the communicate above allows 20. Also once
+    every request is done and the replay only waits for its store: before, Ctrl-C then left the
+    writer waiting out all of --store-wait."""
     done, written, _ = _replay_with_an_outage(
-        tmp_path, postgres_store, back_after_s=None, interrupt=True
+        tmp_path, postgres_store, back_after_s=None, interrupt_after=interrupt_after
     )
     assert done.returncode != 0
     assert 2 <= written < 40
