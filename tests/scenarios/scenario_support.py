@@ -64,13 +64,6 @@ def test_tenant_rows(databases: Databases) -> int:
 test_tenant_rows.__test__ = False  # type: ignore[attr-defined]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def write_config(
     folder: Path,
     primary: str,
@@ -105,9 +98,10 @@ class Sandboxes:
     def start(self, regressions: tuple[str, ...] = (), extra: str = "", debtors: int = 22) -> Path:
         """A running sandbox with these regressions; returns a config file that points at it."""
         folder = self.folder / f"sandbox-{secrets.token_hex(3)}"
+        # Port 0: the sandbox binds any free port and announces it. A port picked here and
+        # handed over could be taken by another test's process in between.
         plan = SandboxPlan(self.databases.monolith_url, self.databases.services_url,
-                           free_port(), free_port(), folder / "data",
-                           regressions=regressions)  # fmt: skip
+                           0, 0, folder / "data", regressions=regressions)  # fmt: skip
         process = SandboxProcess(plan, folder / "sandbox.log")
         self._started.append(process)
         urls = process.start()
