@@ -133,9 +133,12 @@ class ShadowAddon:
     def _start_pipeline(self) -> None:
         if self.pipeline is not None or self.mirroring is None:
             return
-        # Under mitmdump the port comes from its own options, not from the config.
-        port = getattr(ctx.options, "listen_port", None) or self.mirroring.proxy.listen_port or None
-        proxy_id = self.mirroring.proxy.proxy_id or default_proxy_id(port)
+        # Under mitmdump the port comes from its own options, not from the config. Port 0 (any
+        # free port) names no proxy: two such proxies on one host would share counters, so the
+        # id falls back to the process id.
+        mitmdump_port = getattr(ctx.options, "listen_port", None)
+        port = self.mirroring.proxy.listen_port if mitmdump_port is None else mitmdump_port
+        proxy_id = self.mirroring.proxy.proxy_id or default_proxy_id(port or None)
         self.pipeline = Pipeline(self.mirroring, proxy_id=proxy_id)
         self.pipeline.start()
         log.info("shadow: mirroring to %s", self.mirroring.candidate.url)

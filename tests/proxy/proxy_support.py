@@ -27,6 +27,8 @@ import gzip
 import json
 import os
 import random
+import re
+import secrets
 import signal
 import socket
 import struct
@@ -68,14 +70,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def document(path: str) -> bytes:
@@ -428,22 +422,27 @@ def write_config(
     return path
 
 
+_LISTENING = re.compile(r"listening at 127\.0\.0\.1:(\d+)\.")
+
+
 class Mitmdump:
     """`mitmdump --mode reverse:PRIMARY -s cutover/shadow_entry.py --set shadow_config=...`."""
 
     def __init__(
         self, primary: str, config: Path, workdir: Path, *extra: str, wait_ready: bool = True
     ) -> None:
-        self.port = free_port()
+        # Port 0, read back from mitmproxy's "listening at" line: a port picked here and handed
+        # over could be taken by another test's process before mitmdump binds it.
+        self.port = 0
         self.wait_ready = wait_ready
-        self.log_path = workdir / f"mitmdump-{self.port}.log"
+        self.log_path = workdir / f"mitmdump-{secrets.token_hex(4)}.log"
         confdir = workdir / "mitmproxy-conf"
         confdir.mkdir(exist_ok=True)
         self.command = [
             str(MITMDUMP), "--mode", f"reverse:{primary}", "--listen-host", "127.0.0.1",
-            "-p", str(self.port), "-s", str(REPO / "cutover" / "shadow_entry.py"),
+            "-p", "0", "-s", str(REPO / "cutover" / "shadow_entry.py"),
             "--set", f"shadow_config={config}", "--set", f"confdir={confdir}",
-            "--set", "flow_detail=0", "--set", "termlog_verbosity=warn", *extra,
+            "--set", "flow_detail=0", "--set", "termlog_verbosity=info", *extra,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -458,10 +457,15 @@ class Mitmdump:
             )
         process = self.process
         wait_for(
-            lambda: port_open(self.port) or process.poll() is not None, 30, "mitmdump to listen"
+            lambda: _LISTENING.search(self.log()) or process.poll() is not None,
+            30,
+            "mitmdump to listen",
         )
         if process.poll() is not None:
             raise AssertionError(f"mitmdump exited: {self.log()}")
+        listening = _LISTENING.search(self.log())
+        assert listening is not None
+        self.port = int(listening.group(1))
         if self.wait_ready:
             wait_for(lambda: "ready" in self.log(), 30, "the shadow pipeline to be ready")
         return self
