@@ -162,10 +162,14 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 class _Announce:
-    """Says where the proxy listens once mitmproxy's servers are up."""
+    """Says where the proxy listens once mitmproxy's servers are up (and tells `on_listening`:
+    with port 0 that is the only way to learn the port)."""
 
-    def __init__(self, mirroring: Mirroring) -> None:
+    def __init__(
+        self, mirroring: Mirroring, on_listening: Callable[[int], None] | None = None
+    ) -> None:
         self.mirroring = mirroring
+        self.on_listening = on_listening
 
     def running(self) -> None:
         from mitmproxy import ctx
@@ -179,10 +183,16 @@ class _Announce:
                 self.mirroring.primary.url,
                 self.mirroring.candidate.url,
             )
+            if self.on_listening is not None:
+                self.on_listening(port)
 
 
-async def serve(mirroring: Mirroring, tls_cert: Path | None = None) -> None:
-    """Run the proxy until SIGINT/SIGTERM.
+async def serve(
+    mirroring: Mirroring,
+    tls_cert: Path | None = None,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Run the proxy until SIGINT/SIGTERM; `on_listening` is called with the port it listens on.
 
     Clients may speak plain HTTP/1.1 or TLS (detected per connection); TLS clients that offer h2
     get HTTP/2. The certificate shown to TLS clients is `tls_cert` (a PEM file holding the chain
@@ -201,7 +211,7 @@ async def serve(mirroring: Mirroring, tls_cert: Path | None = None) -> None:
     if tls_cert is not None:
         options.update(certs=[f"*={tls_cert}"])  # type: ignore[no-untyped-call]
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
-    master.addons.add(ShadowAddon(mirroring), _Announce(mirroring))  # type: ignore[no-untyped-call]
+    master.addons.add(ShadowAddon(mirroring), _Announce(mirroring, on_listening))  # type: ignore[no-untyped-call]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, master.shutdown)

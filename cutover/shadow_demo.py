@@ -17,9 +17,9 @@ import multiprocessing
 import os
 import secrets
 import signal
-import socket
 import time
 from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
@@ -54,15 +54,9 @@ class DemoStepError(Exception):
     """The shadow demo could not run; the message says why."""
 
 
-def _serve(mirroring: Mirroring) -> None:
+def _serve(mirroring: Mirroring, listening: Connection) -> None:
     setup_logging()
-    asyncio.run(serve(mirroring))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    asyncio.run(serve(mirroring, on_listening=listening.send))
 
 
 def run(config: CutoverConfig, config_dir: Path, console: Console) -> None:
@@ -95,25 +89,29 @@ def mirror_burst(config: CutoverConfig, store_url: str, console: Console) -> Non
             or Redaction.model_validate({"secret": secrets.token_urlsafe(24)}),
         }
     )
-    proxy_port = _free_port()
     demo_config = config.model_copy(update={"shadow": shadow})
-    mirroring = mirroring_of(demo_config, listen_port=proxy_port, listen_host="127.0.0.1")
+    # Port 0, learnt from the proxy once it listens: a port picked here and handed over could
+    # be taken by another process before the proxy binds it.
+    mirroring = mirroring_of(demo_config, listen_port=0, listen_host="127.0.0.1")
     # The tables exist before the proxy starts, so waiting on them never races its worker.
     store = Store(store_url)
     store.create()
     try:
-        _with_proxy(mirroring, proxy_port, store, console)
+        _with_proxy(mirroring, store, console)
     finally:
         store.close()
 
 
-def _with_proxy(mirroring: Mirroring, port: int, store: Store, console: Console) -> None:
+def _with_proxy(mirroring: Mirroring, store: Store, console: Console) -> None:
     context = multiprocessing.get_context("spawn")
-    proxy = context.Process(target=_serve, args=(mirroring,), name="cutover-shadow-demo")
+    port_receiver, port_sender = context.Pipe(duplex=False)
+    proxy = context.Process(
+        target=_serve, args=(mirroring, port_sender), name="cutover-shadow-demo"
+    )
     proxy.start()
+    port_sender.close()
     try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_listening(port, proxy)
+        url = f"http://127.0.0.1:{_wait_listening(port_receiver, proxy)}"
         console.print(
             f"Shadow proxy on {url}: live answers from {mirroring.primary.url}, mirrored to "
             f"{mirroring.candidate.url} and to the primary again (noise)."
@@ -131,17 +129,19 @@ def _with_proxy(mirroring: Mirroring, port: int, store: Store, console: Console)
             proxy.join(10)
 
 
-def _wait_listening(port: int, proxy: multiprocessing.process.BaseProcess) -> None:
+def _wait_listening(port_receiver: Connection, proxy: multiprocessing.process.BaseProcess) -> int:
+    """The port the proxy says it listens on."""
+    exited = DemoStepError("the shadow proxy exited during startup (its log is above)")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if port_receiver.poll(0.1):
+            try:
+                return int(port_receiver.recv())
+            except EOFError:  # the proxy's end of the pipe closed: it has gone
+                raise exited from None
         if not proxy.is_alive():
-            raise DemoStepError("the shadow proxy exited during startup (its log is above)")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise DemoStepError(f"the shadow proxy did not listen on port {port} within 60 s")
+            raise exited
+    raise DemoStepError("the shadow proxy did not start listening within 60 s")
 
 
 def _burst(url: str) -> int:

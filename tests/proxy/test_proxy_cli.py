@@ -29,6 +29,7 @@ from proxy_support import (
 )
 
 from cutover.shadow_cli import mirroring_from_file
+from shadow.settings import ProxySettings
 from shadow.store import Store
 
 CUTOVER = str(VENV_BIN / "cutover")
@@ -43,18 +44,26 @@ def test_cutover_shadow_serves_reports_and_stops_cleanly_then_replay(tmp_path: P
         config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
                               candidate=candidate.url, secondary=primary.url,
                               shadow={"record_file": str(recording)})  # fmt: skip
-        port, status_port = free_port(), free_port()
         certificate = self_signed_pem(tmp_path / "proxy.pem")
         log_path = tmp_path / "shadow.log"
+        # Port 0 for both, read back from the log: a port picked here and handed over could be
+        # taken by another test's process first.
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [CUTOVER, "shadow", "--config", str(config), "--port", str(port),
-                 "--status-port", str(status_port), "--tls-cert", str(certificate)],
+                [CUTOVER, "shadow", "--config", str(config), "--port", "0",
+                 "--status-port", "0", "--tls-cert", str(certificate)],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
             wait_for(lambda: "ready" in log_path.read_text(), 30, "the proxy to be ready")
-            assert f"listening on http://127.0.0.1:{port}" in log_path.read_text()
+            logged = log_path.read_text()
+            listening = re.search(r"listening on http://127\.0\.0\.1:(\d+) ", logged)
+            status = re.search(r"status endpoint: http://127\.0\.0\.1:(\d+)/status", logged)
+            assert listening is not None, logged
+            assert status is not None, logged
+            port, status_port = int(listening.group(1)), int(status.group(1))
+            # --port was taken over the config's listen_port.
+            assert port not in (0, ProxySettings().listen_port)
             # A TLS client that trusts only the given certificate, over HTTP/2.
             trusted = ssl.create_default_context(cafile=str(certificate))
             with httpx.Client(http2=True, verify=trusted, timeout=10) as tls_client:
@@ -251,6 +260,25 @@ def test_the_shadow_demo_finds_the_two_regressions(tmp_path: Path) -> None:
     assert "what the mirror found" in output
     assert "$.debtor.email" in output  # drop_field
     assert "unsafe=" in output  # the notes were never mirrored
+
+
+def test_the_shadow_demo_says_so_when_its_proxy_exits_before_listening() -> None:
+    import multiprocessing
+    import sys
+
+    from cutover import shadow_demo
+
+    context = multiprocessing.get_context("spawn")
+    port_receiver, port_sender = context.Pipe(duplex=False)
+    proxy = context.Process(target=sys.exit, args=(3,))
+    proxy.start()
+    port_sender.close()
+    try:
+        with pytest.raises(shadow_demo.DemoStepError, match="exited during startup"):
+            shadow_demo._wait_listening(port_receiver, proxy)
+    finally:
+        proxy.join(10)
+    assert proxy.exitcode == 3
 
 
 def _replay_with_an_outage(
