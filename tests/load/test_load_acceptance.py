@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import unclaimed_port
 
 from load.campaign import Targets, compare, discover_tenant, run_target
 from load.launcher import RemoteWorkers, run_arm, worker_command, worker_sample_counts
@@ -228,7 +228,7 @@ def test_cli_refuses_a_tenant_missing_from_the_registry(clean: Targets, tmp_path
 
 def test_remote_workers_connect_to_a_master_started_alone(clean: Targets, tmp_path: Path) -> None:
     # The multi-machine form, on one machine: the worker is started by hand, as on another host.
-    port = free_port()
+    port = unclaimed_port()
     profile = settings().profiles["smoke"].model_copy(update={"duration_s": 4.0})
     tenant = discover_tenant(clean.primary, 1)
     plan = RunPlan(
@@ -247,13 +247,6 @@ def test_remote_workers_connect_to_a_master_started_alone(clean: Targets, tmp_pa
             worker.kill()
             worker.wait(timeout=10)
     assert raw.facts.locust_requests == raw.requests > 40
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_calibrate_measures_the_a_a_noise(clean: Targets, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ from typing import Any
 
 import brotli  # type: ignore[import-untyped]
 import zstandard
+from ports import unclaimed_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -64,12 +65,6 @@ def wait_for(
             return
         time.sleep(step_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def document(path: str) -> bytes:
@@ -275,7 +270,7 @@ class Relay:
 
     def __init__(self, target: int) -> None:
         self.target = target
-        self.port = free_port()
+        self.port = unclaimed_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None

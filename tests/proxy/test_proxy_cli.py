@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from ports import unclaimed_port
 from proxy_support import (
     MITMDUMP,
     REPO,
@@ -22,7 +23,6 @@ from proxy_support import (
     FakeSide,
     Relay,
     TimedSide,
-    free_port,
     self_signed_pem,
     wait_for,
     write_config,
@@ -164,7 +164,7 @@ def test_a_bad_configuration_is_one_paragraph_without_traceback(tmp_path: Path) 
 def test_an_unusable_store_is_one_paragraph_without_traceback(
     tmp_path: Path, command: str, store: str, exit_code: int, problem: str
 ) -> None:
-    store = store.format(port=free_port())  # nothing listens there
+    store = store.format(port=unclaimed_port())  # nothing listens there
     config = write_config(tmp_path / "cutover.yaml", primary="http://127.0.0.1:9",
                           candidate="http://127.0.0.1:9", store=store)  # fmt: skip
     recording = tmp_path / "recording.jsonl"
@@ -252,8 +252,8 @@ def test_the_shadow_demo_finds_the_two_regressions(tmp_path: Path) -> None:
     from cutover.configfile import load_config
 
     config = write_config(tmp_path / "cutover.yaml",
-                          primary=f"http://127.0.0.1:{free_port()}",
-                          candidate=f"http://127.0.0.1:{free_port()}")  # fmt: skip
+                          primary=f"http://127.0.0.1:{unclaimed_port()}",
+                          candidate=f"http://127.0.0.1:{unclaimed_port()}")  # fmt: skip
     console = Console(record=True, width=200)
     shadow_demo.run(load_config(config, os.environ), tmp_path, console)
     output = console.export_text()

@@ -327,9 +327,9 @@ def test_a_message_the_worker_cannot_read_stops_the_mirror_not_the_proxy(
 
 
 def _closed_port() -> int:
-    from proxy_support import free_port
+    from ports import unclaimed_port
 
-    return free_port()
+    return unclaimed_port()
 
 
 def test_replay_obeys_safety_and_stores(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -204,13 +204,13 @@ def test_a_down_candidate_and_the_kill_switch(
 
 
 def test_a_candidate_that_is_down(sides: tuple[FakeSide, FakeSide], tmp_path: Path) -> None:
-    from proxy_support import free_port
+    from ports import unclaimed_port
 
     primary, _ = sides
     config = write_config(
         tmp_path / "cutover.yaml",
         primary=primary.url,
-        candidate=f"http://127.0.0.1:{free_port()}",
+        candidate=f"http://127.0.0.1:{unclaimed_port()}",
     )
     with Mitmdump(primary.url, config, tmp_path) as proxy:
         for _ in range(5):

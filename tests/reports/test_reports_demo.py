@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from ports import unclaimed_port
 from rich.console import Console
 
 from cutover import shadow_demo
@@ -31,18 +31,12 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _demo_config(folder: Path) -> dict[str, Any]:
-    primary = f"http://127.0.0.1:{_free_port()}"
+    primary = f"http://127.0.0.1:{unclaimed_port()}"
     return {
         "targets": {
             "primary": {"url": primary},
-            "candidate": {"url": f"http://127.0.0.1:{_free_port()}"},
+            "candidate": {"url": f"http://127.0.0.1:{unclaimed_port()}"},
             "secondary": {"url": primary},
         },
         "databases": {
