@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from ports import unclaimed_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,15 +61,8 @@ def test_postgres_round_trip(postgres_url: str) -> None:
     assert version.startswith("PostgreSQL")
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def run_round_trip_tests(ci: str | None) -> subprocess.CompletedProcess[str]:
-    port = closed_port()
+    port = unclaimed_port()  # nothing listens there
     env = {key: value for key, value in os.environ.items() if key != "CI"}
     env["CUTOVER_TEST_MARIADB_URL"] = f"mysql+pymysql://root@127.0.0.1:{port}/test"
     env["CUTOVER_TEST_POSTGRES_URL"] = f"postgresql+psycopg://root@127.0.0.1:{port}/test"
