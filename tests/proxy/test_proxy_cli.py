@@ -317,7 +317,7 @@ def _replay_with_an_outage(
             if back_after_s is not None:
                 time.sleep(back_after_s)
                 relay.restore()
-            if interrupt_after is not None:
+            if interrupt:
                 time.sleep(1.0)
                 wait_for(lambda: len(candidate.arrivals) >= interrupt_after, 30,
                          f"{interrupt_after} requests to reach the candidate")  # fmt: skip

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ports import unclaimed_port
 from proxy_support import FakeSide, Sandbox, wait_for, write_config
 
 from cutover.configfile import load_config
@@ -185,7 +186,7 @@ def test_pipeline_drops_stale_jobs_counts_a_down_candidate_and_stops_on_kill(
     tmp_path: Path,
 ) -> None:
     with FakeSide(faulty=False, name="primary") as primary:
-        down = f"http://127.0.0.1:{_closed_port()}"
+        down = f"http://127.0.0.1:{unclaimed_port()}"  # nothing listens there
         mirroring = _mirroring(tmp_path, primary.url, down, stale_after_s=2)
         pipeline = Pipeline(mirroring, proxy_id="faults")
         pipeline.start()
@@ -324,12 +325,6 @@ def test_a_message_the_worker_cannot_read_stops_the_mirror_not_the_proxy(
         finally:
             pipeline.stop()
     assert "reading from the proxy failed; stopping the mirror" in capfd.readouterr().err
-
-
-def _closed_port() -> int:
-    from ports import unclaimed_port
-
-    return unclaimed_port()
 
 
 def test_replay_obeys_safety_and_stores(sandbox: Sandbox, tmp_path: Path) -> None:
