@@ -114,7 +114,8 @@ class ProxySettings(Rule):
         ),
     )
     proxy_id: str | None = Field(
-        default=None, description="Name of this proxy in the store (default: host:port)."
+        default=None,
+        description="Name of this proxy in the store (default: host:port; host:pid on port 0).",
     )
     status_port: int | None = Field(
         default=0,
