@@ -19,7 +19,8 @@ Layers (pure core first, thin adapters after)::
     calibration  the A/A run-to-run spread and the suggested noise floor              (pure)
     charts     inline SVG latency distributions                                       (pure)
     samplefile the compact raw-sample file format
-    locustfile personas and the recorder, run only inside Locust's own processes
+    recorder   every request's timing in a Locust process, by one monotonic clock
+    locustfile personas and the recorder's hooks, run only inside Locust's own processes
     launcher   runs one arm as Locust processes (local, master + N workers, remote workers)
     campaign   the orchestrator: run_target, compare (A B B A ...), calibrate (A/A),
                tenant discovery

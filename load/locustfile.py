@@ -1,4 +1,4 @@
-"""The CRM's traffic as Locust users, and the recorder of every request's timing.
+"""The CRM's traffic as Locust users, and the hooks that record every request's timing.
 
 Run only by Locust in its own process (`locust -f load/locustfile.py --cutover-plan JSON ...`,
 started by `load.launcher`): Locust's gevent monkey-patching must never reach the orchestrator,
@@ -14,14 +14,14 @@ latency (as long as it stays under that interval). Users start at phases spread 
 interval, so the load arrives evenly rather than in bursts; the run's ramp-up ends when the last
 one starts, and the steady window never begins before that.
 
-Raw samples: an `events.request` listener keeps every request (finish time, latency, success) in
-compact arrays. A local run writes them to `samples-local.bin` at the end; a worker ships its new
-samples inside each stats report it sends the master (`report_to_master`), so the master's samples
-and Locust's totals travel in the same messages and always agree; the master appends each
-worker's to `samples-<worker>.bin`. The master (or local process) writes `run.json` with
-Locust's totals, CPU use, and the reason if the run was stopped early because its error rate
-passed the plan's hard limit. The exit code is 0 unless Locust itself failed: the verdict is the
-orchestrator's.
+Raw samples: an `events.request` listener (`load.recorder`) keeps every request (finish time,
+latency, success) in compact arrays. A local run writes them to `samples-local.bin` at the end;
+a worker ships its new samples inside each stats report it sends the master (`report_to_master`),
+so the master's samples and Locust's totals travel in the same messages and always agree; the
+master appends each worker's to `samples-<worker>.bin`. The master (or local process) writes
+`run.json` with Locust's totals, CPU use, and the reason if the run was stopped early because its
+error rate passed the plan's hard limit. The exit code is 0 unless Locust itself failed: the
+verdict is the orchestrator's.
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ import locust
 from locust import FastHttpUser, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from load import samplefile
 from load.plan import RunPlan
+from load.recorder import Recorder
 from load.routes import BY_NAME
-from load.runs import RawSeries
 
 _user_numbers = count()
 # Each user's phase within one pacing interval: the golden-ratio sequence spreads any number of
@@ -52,83 +51,6 @@ _phase_start = random.random()
 def _options(parser: Any) -> None:
     parser.add_argument("--cutover-plan", default="", help="the run plan (JSON), from cutover")
     parser.add_argument("--cutover-out", default="", help="folder for samples and run.json")
-
-
-class Recorder:
-    """Every request of this process since the test started, drained in chunks."""
-
-    def __init__(self) -> None:
-        self.series: dict[tuple[str, str], RawSeries] = {}
-        self.t0: float | None = None
-        self.cpu0 = 0.0
-        self.wall0 = 0.0
-        self.stopped: float | None = None
-        self.spawned: float | None = None
-        self.users = 0
-        self.started_users = 0
-        self.last_user_started = 0.0
-
-    def start(self) -> None:
-        if self.t0 is None:
-            self.t0 = time.time()
-            self.cpu0 = time.process_time()
-            self.wall0 = time.monotonic()
-
-    def record(
-        self,
-        request_type: str,
-        name: str,
-        response_time: float,
-        exception: BaseException | None,
-        **_: Any,
-    ) -> None:
-        now = time.time()
-        if self.t0 is None:
-            self.start()
-        series = self.series.get((request_type, name))
-        if series is None:
-            series = self.series[(request_type, name)] = RawSeries()
-        series.finished_s.append(now - (self.t0 or now))
-        series.latency_ms.append(response_time)
-        series.ok.append(exception is None)
-
-    def cpu_percent(self) -> float | None:
-        wall = time.monotonic() - self.wall0
-        if self.t0 is None or wall < 1.0:
-            return None
-        return 100.0 * (time.process_time() - self.cpu0) / wall
-
-    def drain(self) -> bytes:
-        chunk, self.series = self.series, {}
-        named = {f"{method} {name}": series for (method, name), series in chunk.items()}
-        facts = {"cpu_percent": self.cpu_percent(), "wall_s": self.wall()}
-        return samplefile.encode(named, facts | {"ramp_up_s": self.ramp_up()})
-
-    def wall(self) -> float:
-        """Seconds from the start until the load stopped being offered (or until now)."""
-        if self.t0 is None:
-            return 0.0
-        return (self.stopped or time.monotonic()) - self.wall0
-
-    def spawning_done(self, users: int) -> None:
-        if self.t0 is not None and self.spawned is None:
-            self.spawned, self.users = time.monotonic(), users
-
-    def user_started(self) -> None:
-        self.started_users += 1
-        self.last_user_started = time.monotonic()
-
-    def ramp_up(self) -> float | None:
-        """Seconds from the start until every user of this process was sending (None: not yet,
-        or never)."""
-        if self.spawned is None or self.started_users < self.users:
-            return None
-        return max(self.spawned, self.last_user_started) - self.wall0
-
-    def stop(self) -> None:
-        # test_stopping: the users stop here; requests in flight may still finish afterwards.
-        if self.t0 is not None and self.stopped is None:
-            self.stopped = time.monotonic()
 
 
 recorder = Recorder()
