@@ -33,10 +33,13 @@ class Recorder:
         self.started_users = 0
         self.last_user_started = 0.0
 
-    def start(self) -> None:
+    def start(self) -> float:
+        """Start the run's clock once (test_start, or the first request if that came first);
+        return when it started."""
         if self.started is None:
             self.started = time.monotonic()
             self.cpu0 = time.process_time()
+        return self.started
 
     def record(
         self,
@@ -46,14 +49,12 @@ class Recorder:
         exception: BaseException | None,
         **_: Any,
     ) -> None:
-        now = time.monotonic()
-        if self.started is None:
-            self.start()
-        started = self.started if self.started is not None else now
+        started = self.start()
+        finished_s = time.monotonic() - started
         series = self.series.get((request_type, name))
         if series is None:
             series = self.series[(request_type, name)] = RawSeries()
-        series.finished_s.append(now - started)
+        series.finished_s.append(finished_s)
         series.latency_ms.append(response_time)
         series.ok.append(exception is None)
 
