@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -33,13 +33,17 @@ from fixtures import (
     IdRangeError,
     NotATestTenantError,
     SchemaMismatchError,
-    TeardownReport,
     TenantError,
-    Tenants,
     UnscopedStatementError,
 )
 from fixtures.schema import RECORDS, SideName
-from fixtures.tenants import reserve_window
+
+if TYPE_CHECKING:
+    from fixtures.teardown import TeardownReport
+    from fixtures.tenants import Tenants
+
+# `Tenants` and `reserve_window` (Faker, the writers) are imported where they are used: every
+# `cutover` command imports this module to list its subcommands.
 
 EXIT_REFUSED = 1
 
@@ -70,6 +74,8 @@ def _refused(exc: TenantError) -> typer.Exit:
 def _tenants(path: Path) -> Iterator[Tenants]:
     config = _config(path)
     try:
+        from fixtures.tenants import Tenants
+
         with Tenants(config.databases.monolith, config.databases.services, config.tenants) as lab:
             yield lab
     except TenantError as exc:
@@ -219,6 +225,8 @@ def reserve(
     loaded = _config(config)
     settings = loaded.tenants
     try:
+        from fixtures.tenants import reserve_window
+
         moves = reserve_window(
             loaded.databases.monolith, loaded.databases.services, settings, apply=yes
         )

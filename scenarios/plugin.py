@@ -29,7 +29,9 @@ from urllib.parse import urlsplit
 import allure as _allure
 import pytest
 
-from fixtures import TenantError, Tenants, TestTenantLookup
+from fixtures import TenantError
+from fixtures.lookup import TestTenantLookup
+from fixtures.tenants import Tenants
 from scenarios.drivers import Call, Driver, GraphQLDriver, LegacyDriver, RestDriver
 from scenarios.flow import Flow
 from scenarios.guard import TenantChoice, refusal

@@ -17,8 +17,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from cutover.sandboxctl import SandboxPlan, SandboxProcess
-from fixtures import TenantSettings, reserve_window
+from fixtures import TenantSettings
 from fixtures.schema import RECORDS, SIDES, side
+from fixtures.tenants import reserve_window
 
 ROOT = Path(__file__).resolve().parents[2]
 WINDOW = (10_000_000, 50_000_000)

@@ -29,7 +29,8 @@ from scenario_support import (
 from typer.testing import CliRunner
 
 from cutover.cli import app
-from fixtures import Tenants, TenantSettings
+from fixtures import TenantSettings
+from fixtures.tenants import Tenants
 
 
 @pytest.fixture(scope="module")
