@@ -13,8 +13,6 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from cutover import demo as demo_module
-from cutover import shadow_demo
 from cutover.cli_config import config_or_exit
 from cutover.config import CutoverConfig
 from cutover.consoles import console
@@ -108,6 +106,10 @@ def demo(
     config: ConfigOption = Path("cutover.yaml"),
 ) -> None:
     """Run the end-to-end demonstration on the embedded defaults (SQLite, local processes)."""
+    # Imported here: the demo needs most of the project, and every other command would pay for it.
+    from cutover import demo as demo_module
+    from cutover import shadow_demo
+
     overview = command_overview(typer.main.get_command(app), title="the cutover command line")
     try:
         demo_module.run(load_or_exit(config), config_path=config, commands=overview, console=stdout)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -22,13 +22,16 @@ from rich.text import Text
 from cutover.cli_config import EXIT_BAD_CONFIG, config_or_exit
 from cutover.config import CutoverConfig
 from cutover.consoles import console
-from fixtures.lookup import TestTenantLookup
-from load.campaign import Outcome, Targets, calibrate, compare, run_target
 from load.errors import PlanError, RunError
-from load.launcher import RemoteWorkers
-from load.report import write
 from load.verdict import EXIT_CODES
 from load.verdict import Outcome as Verdict
+
+if TYPE_CHECKING:
+    from load.campaign import Outcome, Targets
+    from load.launcher import RemoteWorkers
+
+# The campaign, Locust's launcher, the report writers and the tenant lookup are imported where
+# they are used: every `cutover` command imports this module to list its subcommands.
 
 STYLES = {"GO": "bold green", "NO-GO": "bold red", "INCONCLUSIVE": "bold yellow"}
 
@@ -67,6 +70,8 @@ def _config(path: Path) -> CutoverConfig:
 
 
 def _targets(config: CutoverConfig) -> Targets:
+    from load.campaign import Targets
+
     primary, candidate = config.targets.primary, config.targets.candidate
     return Targets(primary.url, candidate.url, primary.timeout_s, candidate.timeout_s)
 
@@ -79,6 +84,8 @@ def _folder(config: CutoverConfig, out: Path | None, what: str) -> Path:
 
 
 def _finish(config: CutoverConfig, outcome: Outcome, title: str) -> None:
+    from load.report import write
+
     verdict = outcome.verdict
     paths = write(
         verdict,
@@ -133,6 +140,8 @@ def _registry(config: CutoverConfig) -> Callable[[int], bool] | None:
     env = config.load.environments.get(config.load.environment)
     if env is None or not env.registry:
         return None
+    from fixtures.lookup import TestTenantLookup
+
     urls = [config.databases.monolith, config.databases.services]
     return TestTenantLookup(urls, config.tenants).is_test_tenant
 
@@ -140,6 +149,8 @@ def _registry(config: CutoverConfig) -> Callable[[int], bool] | None:
 def _remote(value: str | None) -> RemoteWorkers | None:
     if value is None:
         return None
+    from load.launcher import RemoteWorkers
+
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         stderr.print(f"--remote-workers takes HOST:PORT, e.g. 0.0.0.0:5557, not {value!r}.")
@@ -167,6 +178,8 @@ def run_command(
     targets = _targets(loaded)
     folder = _folder(loaded, out, f"{profile}-{target}")
     with _refusals_and_failures():
+        from load.campaign import run_target
+
         outcome = run_target(
             loaded.load, profile, targets, target, folder, workers=workers,
             remote=_remote(remote_workers), registered=_registry(loaded), progress=_progress,
@@ -190,6 +203,8 @@ def compare_command(
     targets = _targets(loaded)
     folder = _folder(loaded, out, f"{profile}-compare")
     with _refusals_and_failures():
+        from load.campaign import compare
+
         outcome = compare(
             loaded.load, profile, targets, folder, pairs=pairs, workers=workers,
             remote=_remote(remote_workers), registered=_registry(loaded), progress=_progress,
@@ -211,6 +226,8 @@ def calibrate_command(
     loaded = _config(config)
     folder = _folder(loaded, out, f"{profile}-calibrate")
     with _refusals_and_failures():
+        from load.campaign import calibrate
+
         found = calibrate(
             loaded.load, profile, _targets(loaded), folder, pairs=pairs, workers=workers,
             registered=_registry(loaded), progress=_progress,

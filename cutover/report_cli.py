@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,15 +27,15 @@ from rich.text import Text
 from cutover.cli_config import EXIT_BAD_CONFIG, config_or_exit
 from cutover.config import CutoverConfig
 from cutover.consoles import console
-from load.routes import ENDPOINTS
-from reports import nightly, readiness
 from reports.errors import ReportError
-from reports.judge import ReadinessSummary
 from reports.settings import parse_duration
-from reports.site import write_index
-from reports.summary import NightlySummary
-from shadow.message import Request
-from shadow.routes import Router
+
+if TYPE_CHECKING:
+    from reports.judge import ReadinessSummary
+    from reports.summary import NightlySummary
+
+# The report writers, the router and the load endpoints are imported where they are used: every
+# `cutover` command imports this module to list its subcommands.
 
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 STYLES = {"PASS": "bold green", "READY": "bold green", "FAIL": "bold red", "NOT READY": "bold red"}
@@ -56,6 +56,10 @@ OutOption = Annotated[
 
 def endpoint_routes(config: CutoverConfig) -> dict[str, tuple[str, ...]]:
     """Load endpoint -> the shadow route its primary request falls under."""
+    from load.routes import ENDPOINTS
+    from shadow.message import Request
+    from shadow.routes import Router
+
     router = Router(config.shadow)
     found: dict[str, tuple[str, ...]] = {}
     for endpoint in ENDPOINTS:
@@ -77,6 +81,9 @@ def write_nightly(
 ) -> NightlySummary:
     """The nightly report of the config's store into `out` (default reports.out_dir/nightly),
     and the landing page beside it. Raises ReportError when the store cannot be read."""
+    from reports import nightly
+    from reports.site import write_index
+
     folder = out or config.reports.out_dir / "nightly"
     shown = console or Console(quiet=True)
     with shown.status("nightly report") as status:
@@ -94,6 +101,9 @@ def write_nightly(
 
 def write_readiness(config: CutoverConfig, out: Path | None = None) -> ReadinessSummary:
     """The readiness page into `out` (default reports.out_dir/readiness) and the landing page."""
+    from reports import readiness
+    from reports.site import write_index
+
     folder = out or config.reports.out_dir / "readiness"
     summary = readiness.write(
         config.reports,

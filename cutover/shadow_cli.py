@@ -33,14 +33,13 @@ from cutover.config import CutoverConfig, TenantsConfig
 from cutover.configfile import ConfigError, load_config
 from cutover.consoles import console
 from cutover.shadow_flag import EnabledInFile
-from fixtures.lookup import TestTenantLookup
 from fixtures.settings import TenantSettings
 from shadow.errors import ShadowError, StoreUnavailableError
-from shadow.recording import RecordingError, read
 from shadow.settings import Mirroring, ProxySettings, Target
 from shadow.status import per_route
-from shadow.store import Store
-from shadow.verifier import Verifier
+
+# The verifier, the store, the tenant lookup and the recording reader are imported where they are
+# used: every `cutover` command imports this module to list its subcommands.
 
 EXIT_FAILED = 1
 
@@ -52,6 +51,8 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuratio
 
 
 def _lookup(urls: Sequence[str], settings: TenantSettings) -> Callable[[str], bool]:
+    from fixtures.lookup import TestTenantLookup
+
     return TestTenantLookup(list(urls), settings).is_test_tenant
 
 
@@ -61,6 +62,8 @@ def mirroring_of(config: CutoverConfig, **proxy_overrides: Any) -> Mirroring:
     Raises `ShadowError` when the rules cannot be used (e.g. no redaction secret: nothing may be
     stored with raw personal data).
     """
+    from shadow.verifier import Verifier
+
     shadow = config.shadow
     Verifier(shadow)  # refuses a configuration that would store unredacted data
     proxy = ProxySettings.model_validate(
@@ -122,6 +125,8 @@ def _shown_store(mirroring: Mirroring) -> str:
 def _check_store(mirroring: Mirroring) -> None:
     """Open (and create) the store now, so that a wrong URL is a message, not a dead worker (the
     proxy) or a traceback halfway through the setup (replay)."""
+    from shadow.store import Store
+
     where = _shown_store(mirroring)
     try:
         store = Store(mirroring.store_url)
@@ -280,6 +285,7 @@ def replay_command(
     ] = 60.0,
 ) -> None:
     """Replay a recording against the primary and the candidate, into the shadow store."""
+    from shadow.recording import RecordingError, read
     from shadow.replay import replay
 
     _, mirroring = _load(config)

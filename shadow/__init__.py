@@ -44,29 +44,76 @@ functions raise the other errors, which those two turn into outcomes (skipped, c
     └── RecordingError                a recording line cannot be read (adapter `recording`)
 """
 
-from shadow.classify import Classification, TenantLookup, classify, read_graphql, tenant_of
-from shadow.compare import Comparator
-from shadow.diff import Difference, DifferenceKind, same
+import importlib
+from typing import TYPE_CHECKING
+
 from shadow.errors import BodyTooLargeError, DecodeError, RuleError, ShadowError, TranslationError
-from shadow.exchange import (
-    CandidateFailed,
-    Different,
-    Equal,
-    Exchange,
-    NoiseOnly,
-    Outcome,
-    Skipped,
-    SkipReason,
-    Statuses,
-    Timings,
-)
 from shadow.message import CandidateFailure, Request, Response
-from shadow.noise import NoiseState, NoiseTracker
-from shadow.normalize import Normalizer
-from shadow.redact import Redactor
-from shadow.routes import RouteMatch, Router
 from shadow.rules import ComparisonConfig, Route, RouteRules
-from shadow.verifier import Plan, Verifier, draw_for
+
+if TYPE_CHECKING:
+    from shadow.classify import Classification, TenantLookup, read_graphql, tenant_of
+    from shadow.compare import Comparator
+    from shadow.diff import Difference, DifferenceKind, same
+    from shadow.exchange import (
+        CandidateFailed,
+        Different,
+        Equal,
+        Exchange,
+        NoiseOnly,
+        Outcome,
+        Skipped,
+        SkipReason,
+        Statuses,
+        Timings,
+    )
+    from shadow.noise import NoiseState, NoiseTracker
+    from shadow.normalize import Normalizer
+    from shadow.redact import Redactor
+    from shadow.routes import RouteMatch, Router
+    from shadow.verifier import Plan, Verifier, draw_for
+
+# Where the names that need graphql-core and DeepDiff live. Every import of a submodule runs this
+# file first, and the configuration loads `shadow.rules` for every `cutover` command and every
+# pytest run: these are imported on first use, not then.
+_LAZY = {
+    "Classification": "shadow.classify",
+    "TenantLookup": "shadow.classify",
+    "read_graphql": "shadow.classify",
+    "tenant_of": "shadow.classify",
+    "Comparator": "shadow.compare",
+    "Difference": "shadow.diff",
+    "DifferenceKind": "shadow.diff",
+    "same": "shadow.diff",
+    "CandidateFailed": "shadow.exchange",
+    "Different": "shadow.exchange",
+    "Equal": "shadow.exchange",
+    "Exchange": "shadow.exchange",
+    "NoiseOnly": "shadow.exchange",
+    "Outcome": "shadow.exchange",
+    "Skipped": "shadow.exchange",
+    "SkipReason": "shadow.exchange",
+    "Statuses": "shadow.exchange",
+    "Timings": "shadow.exchange",
+    "NoiseState": "shadow.noise",
+    "NoiseTracker": "shadow.noise",
+    "Normalizer": "shadow.normalize",
+    "Redactor": "shadow.redact",
+    "RouteMatch": "shadow.routes",
+    "Router": "shadow.routes",
+    "Plan": "shadow.verifier",
+    "Verifier": "shadow.verifier",
+    "draw_for": "shadow.verifier",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BodyTooLargeError",
@@ -103,7 +150,6 @@ __all__ = [
     "Timings",
     "TranslationError",
     "Verifier",
-    "classify",
     "draw_for",
     "read_graphql",
     "same",

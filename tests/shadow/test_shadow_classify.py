@@ -8,7 +8,8 @@ import urllib.parse
 
 import pytest
 
-from shadow import Request, classify, read_graphql, tenant_of
+from shadow import Request, read_graphql, tenant_of
+from shadow.classify import classify
 from shadow.rules import TenantScope
 
 JSON = {"content-type": "application/json"}
