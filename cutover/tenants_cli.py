@@ -1,6 +1,6 @@
 """`cutover tenants create|list|destroy|sweep`: test tenants in the configured databases.
 
-A thin shell over `fixtures.Tenants`: it loads the config, opens the `databases:` with the
+A thin shell over `fixtures.tenants.Tenants`: it loads the config, opens the `databases:` with the
 `tenants:` section, and prints results with Rich (progress bars while a large tenant is written).
 Exit codes: 0 done, 1 refused or failed (not a test tenant, schema mismatch, rows left behind),
 2 bad configuration or usage.
