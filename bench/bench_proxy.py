@@ -191,9 +191,9 @@ def sides() -> Iterator[Sides]:
     delays = [0.0, 0.5, 0.0]  # fast candidate, slow candidate, secondary
     with (
         _servers([0.0]) as ((primary,), primary_pid),
-        _servers(delays, idle=True) as (mirrored, pid),
+        _servers(delays, idle=True) as ((fast, slow, secondary), pid),
     ):
-        yield Sides(primary, *mirrored, pid, primary_pid)
+        yield Sides(primary, fast, slow, secondary, pid, primary_pid)
 
 
 def load_average() -> str:

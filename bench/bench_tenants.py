@@ -27,7 +27,8 @@ from faker import Faker
 from rich.table import Table
 
 from cutover import consoles
-from fixtures import Tenants, TenantSettings, plan, writer
+from fixtures import TenantSettings, plan, writer
+from fixtures.tenants import Tenants
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBTORS = 10_000
