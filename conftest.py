@@ -17,13 +17,17 @@ import pytest
 
 from cutover.configfile import ConfigError, load_config
 from cutover.scenario_context import UnknownEnvironmentError, context_from
-from scenarios.plugin import LOADER
 from scenarios.settings import ScenarioContext
 
 pytest_plugins = ["scenarios.plugin"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Imported here, after pytest has loaded the plugin through `pytest_plugins`: imported at the
+    # top, it would come first, and a plain `pytest` would stop on "Module already imported so
+    # cannot be rewritten" (warnings are errors here).
+    from scenarios.plugin import LOADER
+
     def load() -> ScenarioContext:
         path = Path(str(config.getoption("--scenarios-config")))
         if not path.is_absolute():
