@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 import brotli
+import orjson
 import zstandard
 
 from shadow.errors import BodyTooLargeError, DecodeError
@@ -106,21 +107,40 @@ def looks_like_json(body: bytes) -> bool:
     return body.lstrip()[:1] in (b"{", b"[")
 
 
-def parse_json(body: bytes, *, precise: bool | None = None) -> Any:
+def parse_json(
+    body: bytes, *, precise: bool | None = None, long_numbers: bool | None = None
+) -> Any:
     """Parse JSON; raise `DecodeError`.
 
     Floats are parsed as Decimal when `precise` is true, or (by default) when the body holds a
     number too long for a float to keep exactly. Two bodies compared with each other must be
-    parsed the same way: Decimal("0.1") and the float 0.1 are not equal.
+    parsed the same way: Decimal("0.1") and the float 0.1 are not equal. `long_numbers` is
+    `needs_precision(body)`, for a caller that has already asked it.
     """
+    if long_numbers is None:
+        long_numbers = needs_precision(body)
     if precise is None:
-        precise = needs_precision(body)
+        precise = long_numbers
     try:
         if precise:
             return json.loads(body, parse_float=Decimal)
-        return json.loads(body)
+        if long_numbers:  # orjson would turn an integer beyond 64 bits into a float
+            return json.loads(body)
+        return _loads(body)
     except (ValueError, RecursionError) as exc:
         raise DecodeError(f"the body is not valid JSON: {exc}") from exc
+
+
+def _loads(body: bytes) -> Any:
+    # orjson parses about three times as fast as the json module, and to the same values for
+    # what it is given: no number of 17 or more digits reaches it (see `parse_json`). What it
+    # refuses and the json module accepts (NaN, infinities, lone surrogates, a byte-order mark,
+    # nesting deeper than 1,024) parses as before; what neither accepts raises the json
+    # module's error.
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def needs_precision(body: bytes) -> bool:

@@ -163,7 +163,8 @@ def _primary_canonical(compiled: CompiledRoute, primary: _Primary, *, precise: b
     """The primary's canonical JSON (computed once per precision), or `Skipped` if unreadable."""
     if primary.canonical is _UNSET or primary.precise != precise:
         try:
-            parsed = codec.parse_json(primary.raw, precise=precise)
+            # Not precise means that neither body holds a long number (see `_compare_body`).
+            parsed = codec.parse_json(primary.raw, precise=precise, long_numbers=precise)
             value = compiled.normalizer.reshape(parsed, "primary")
         except DecodeError as exc:
             primary.canonical = Skipped("unsupported_content", f"primary: {exc}")
@@ -221,7 +222,7 @@ def _compare_json(
         kind = codec.media_type(content_type) or "no Content-Type"
         return [Difference("$", "type_changed", "JSON", f"{kind}: {_preview(raw)}")]
     try:
-        parsed = codec.parse_json(raw, precise=precise)
+        parsed = codec.parse_json(raw, precise=precise, long_numbers=precise)
     except DecodeError as exc:
         return [Difference("$", "type_changed", "JSON", f"invalid JSON: {exc}")]
     try:

@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+import orjson
 from deepdiff import DeepDiff
 
 from shadow import jsonpath
@@ -30,6 +31,7 @@ from shadow.jsonpath import KeyedItem, PatternSegment, Segment
 DifferenceKind = Literal["changed", "added", "removed", "type_changed", "status"]
 
 _CONTAINERS: Final = (dict, list)
+_SORT_KEYS: Final = orjson.OPT_SORT_KEYS
 _NUMBERS: Final = (int, float, Decimal)
 
 
@@ -71,10 +73,23 @@ def _is_bool(value: Any) -> bool:
 
 def same_bools(a: Any, b: Any) -> bool:
     """Given `a == b`, whether booleans sit in the same places on both sides."""
+    if _same_text(a, b):
+        return True
     try:
         return _same_bools_recursive(a, b)
     except RecursionError:  # very deep documents: the slower loop needs no stack
         return _same_bools_iterative(a, b)
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    # Equal values written as the same text hold the same JSON types everywhere, booleans
+    # included (`true` is never written as `1`): two calls in C instead of a walk in Python, on
+    # the path of every equal comparison. When the texts differ (`1` against `1.0`) or orjson
+    # cannot write a value (Decimal, an integer beyond 64 bits, deep nesting), the walk decides.
+    try:
+        return orjson.dumps(a, option=_SORT_KEYS) == orjson.dumps(b, option=_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return False
 
 
 def _same_bools_recursive(a: Any, b: Any) -> bool:

@@ -243,3 +243,37 @@ def test_differences_come_in_document_order() -> None:
         {"a": list(range(12)), "b": 1}, {"a": [*range(2), 9, *range(3, 10), 9, 9], "b": 2}
     )
     assert [d.path for d in found] == ["$.a[2]", "$.a[10]", "$.a[11]", "$.b"]
+
+
+def _loosened(value: Any, data: st.DataObject) -> Any:
+    """`value` with some booleans written as integers and some integers as floats: equal to it
+    in Python, but only the second change is equal JSON."""
+    if isinstance(value, dict):
+        return {key: _loosened(item, data) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_loosened(item, data) for item in value]
+    if isinstance(value, bool):
+        return int(value) if data.draw(st.booleans()) else value
+    if isinstance(value, int) and abs(value) < 2**53:
+        return float(value) if data.draw(st.booleans()) else value
+    return value
+
+
+@settings(deadline=None, max_examples=300)
+@given(json_values, st.data())
+def test_the_text_shortcut_agrees_with_the_walk_on_where_booleans_sit(
+    value: Any, data: st.DataObject
+) -> None:
+    from shadow.diff import _same_bools_iterative, same_bools
+
+    other = _loosened(value, data)
+    assert value == other  # what same_bools is given
+    assert same_bools(value, other) is _same_bools_iterative(value, other)
+    assert same_bools(other, value) is _same_bools_iterative(other, value)
+
+
+def test_booleans_never_equal_numbers_whatever_the_key_order() -> None:
+    assert same({"b": 1.0, "a": [True]}, {"a": [True], "b": 1})
+    assert not same({"b": 1, "a": [True]}, {"a": [1], "b": 1})
+    assert not same([Decimal("1"), True], [Decimal("1"), 1])  # orjson cannot write Decimal
+    assert same([10**30, False], [10**30, False])  # nor integers beyond 64 bits
