@@ -14,7 +14,9 @@ client is a raw asyncio HTTP/1.1 keep-alive client):
   bootstrap interval over the rounds, so a run says whether it could have come out the other side
   of its target; for reference, a fourth non-mirroring proxy is asked while a SCHED_IDLE loop
   takes as much CPU as the mirror does (worker, candidates and secondary): what the same load
-  with no mirroring in it costs the live path here;
+  with no mirroring in it costs the live path here; and a fifth while another process makes the
+  mirror's calls and comparisons for each of its requests: what the mirror's kind of work, system
+  calls included, costs the live path with no proxy taking part;
 * the same latencies with the mirror on a core of its own (`shadow.worker_cpus`, and the
   process playing the candidates and the secondary beside it; the proxies, the primary and the
   client on the other cores): the proxy's own cost once mirroring does not share a core with the
@@ -64,8 +66,8 @@ from cutover import consoles
 
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
-LATENCY_ROUNDS = 32  # a round of four proxies takes 10 s; fewer leave the p99 ratio too noisy
-# (a multiple of four: each order of `_orders` equally often)
+LATENCY_ROUNDS = 30  # a round of five proxies takes 12.5 s; fewer leave the p99 ratio too noisy
+# (a multiple of ten: each order of `_orders` for five proxies equally often)
 PINNED_LATENCY_ROUNDS = 24  # three proxies: a multiple of six, like THROUGHPUT_ROUNDS
 LATENCY_BLOCK_S = 2.5  # per proxy and round
 LATENCY_SETTLE_S = 0.8  # the start of each block that is not counted
@@ -76,6 +78,7 @@ CONNECTIONS = 16
 LATENCY_TARGET = "≤ 1.05x (median of rounds)"  # both placements are judged by it
 
 _WARM_UP = 50
+OUTBOX_PERIOD_S = 0.02  # how often the addon hands its jobs to the worker (shadow/addon.py)
 
 Row = tuple[str, str, str, str]
 
@@ -329,12 +332,12 @@ class _Connection:
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
-    async def get(self) -> None:
+    async def get(self) -> bytes:
         self.writer.write(self.request.encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(f"live failure: {head[:60]!r}")
-        await self.reader.readexactly(_content_length(head))
+        return await self.reader.readexactly(_content_length(head))
 
     def close(self) -> None:
         self.writer.close()
@@ -367,6 +370,7 @@ async def _latencies(
     ports: list[int],
     before_block: Callable[[int], None] = lambda _: None,
     rounds_wanted: int = LATENCY_ROUNDS,
+    after_request: Callable[[int], None] = lambda _: None,
 ) -> tuple[Rounds, list[int]]:
     """Sequential latencies (ms) through several proxies, in rounds: each round asks each proxy
     for LATENCY_BLOCK_S in turn, in a changing order (`_orders`), so drift hits all alike.
@@ -377,8 +381,9 @@ async def _latencies(
     the mirror in steady state, or none of it: blocks shorter than the candidate's delay would
     bill the mirror's late work to a proxy that does not mirror.
 
-    `before_block(i)` is called before proxy i's block. Returns the rounds' counted latencies and
-    how many requests each proxy was sent in all."""
+    `before_block(i)` is called before proxy i's block, `after_request(i)` after each of its
+    requests (outside the time measured). Returns the rounds' counted latencies and how many
+    requests each proxy was sent in all."""
     rounds: Rounds = []
     sent = [_WARM_UP for _ in ports]
     connections = [_Connection(port) for port in ports]
@@ -394,9 +399,10 @@ async def _latencies(
             started = time.perf_counter()
             while (now := time.perf_counter()) - started < LATENCY_BLOCK_S:
                 await connections[i].get()
-                sent[i] += 1
                 if now - started >= LATENCY_SETTLE_S:
                     found[i].append((time.perf_counter() - now) * 1000)
+                sent[i] += 1
+                after_request(i)
         rounds.append(found)
     for connection in connections:
         connection.close()
@@ -509,7 +515,9 @@ def latency(work: Path, servers: Sides) -> list[Row]:
 
     A fourth proxy, which does not mirror either, is asked while a SCHED_IDLE loop takes as much
     CPU as the mirror has so far (in 20 ms bursts, as the outbox wakes the worker): what the same
-    load with no mirroring in it costs the live path on this machine."""
+    load with no mirroring in it costs the live path on this machine. A fifth is asked while a
+    process does the mirror's calls and comparisons for each of its requests (`mirror_alike`):
+    what the mirror's kind of work costs the live path with no proxy taking part in it."""
     primary, slow, secondary = servers.primary, servers.slow, servers.secondary
     # Enough concurrency for every exchange a block sends to the 500 ms candidate: with less, the
     # queue backs up and the mirror's work runs on into the next proxy's block.
@@ -517,22 +525,32 @@ def latency(work: Path, servers: Sides) -> list[Row]:
     off = Proxy(work, "latency-off", primary, slow, secondary, enabled=False)
     control = Proxy(work, "latency-control", primary, slow, secondary, enabled=False)
     busy = Proxy(work, "latency-busy", primary, slow, secondary, enabled=False)
-    proxies = (on, off, control, busy)
+    alike = Proxy(work, "latency-alike", primary, slow, secondary, enabled=False)
+    proxies = (on, off, control, busy, alike)
     duties: list[float] = []
     try:
-        with busy_loop(period_s=0.02) as duty:
+        with busy_loop(period_s=OUTBOX_PERIOD_S) as duty, mirror_alike(servers) as (wanted, pids):
             mirror = _MirrorShare((on.worker_pid(), servers.mirrored_pid))
+            alike_share = _MirrorShare(pids)
 
             def before_block(i: int) -> None:
                 if i == 0:
                     mirror.add_block()
                 if i == 3:
                     duties.append(mirror.share())
+                if i == 4:
+                    alike_share.add_block()
                 duty.value = round(1000 * duties[-1]) if i == 3 else 0
 
-            rounds, sent = asyncio.run(_latencies([p.port for p in proxies], before_block))
+            def after_request(i: int) -> None:
+                if i == 4:
+                    wanted.value += 1
+
+            rounds, sent = asyncio.run(
+                _latencies([p.port for p in proxies], before_block, after_request=after_request)
+            )
             duty.value = 0
-            share = mirror.share()
+            share, alike_cpu = mirror.share(), alike_share.share()
         mirrored = on.drain()
     finally:
         for proxy in proxies:
@@ -559,12 +577,21 @@ def latency(work: Path, servers: Sides) -> list[Row]:
         rows.append((f"  reference: not mirroring, beside a loop as busy as the mirror, {name}",
                      f"{_pooled(rounds, (3,), q):.3f} ms vs {off_ms:.3f} ms",
                      f"{busy_median:.3f}x", busy_note))  # fmt: skip
+        alike_median, alike_pooled, alike_each = _ratios(rounds, 4, (1, 2), q)
+        alike_note = f"no proxy in it; pooled {alike_pooled:.3f}x; {_interval(alike_each)}"
+        rows.append((f"  reference: not mirroring, beside the mirror's calls and comparisons "
+                     f"made by another process, {name}",
+                     f"{_pooled(rounds, (4,), q):.3f} ms vs {off_ms:.3f} ms",
+                     f"{alike_median:.3f}x", alike_note))  # fmt: skip
     counted = sum(len(found[0]) for found in rounds)
     rows.append(("  requests counted (steady state)", f"{counted} a proxy", "", ""))
     rows.append(("  mirrored during the latency run", f"{mirrored} of {sent[0]}", "", ""))
     duty_note = f"the busy loop's duty: {duties[0]:.0%} at first, {duties[-1]:.0%} at the end"
     rows.append(("  the mirror's CPU (worker, candidates, secondary) while mirroring",
                  f"{share:.0%} of a core", "", duty_note))  # fmt: skip
+    asked = f"for {sent[4] - _WARM_UP} live requests"
+    rows.append(("  the CPU of the other process's calls and comparisons (and its stand-ins)",
+                 f"{alike_cpu:.0%} of a core", "", asked))  # fmt: skip
     return rows
 
 
@@ -649,6 +676,55 @@ def busy_loop(period_s: float) -> Iterator[Any]:
     finally:
         process.terminate()
         process.join(10)
+
+
+def _mirror_alike(wanted: Any, urls: list[str], period_s: float) -> None:
+    """The mirror's kind of work with no proxy in it: every `period_s` (as the outbox hands jobs
+    to the worker), one exchange for each live request that `wanted` has counted since: a GET to
+    a candidate and one to a secondary on keep-alive connections, and both answers compared with
+    a primary's by the shadow core; in Linux's SCHED_IDLE class like the worker. Nothing is
+    stored. Load with the mirror's system calls in it, for reference: a busy loop has none."""
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    from shadow import Comparator, ComparisonConfig, Response  # this process only
+
+    comparator = Comparator(ComparisonConfig())
+    headers = {"content-type": "application/json"}
+    primary = _document()
+
+    async def run() -> None:
+        candidate, secondary = (_Connection(int(url.rsplit(":", 1)[1])) for url in urls)
+        await candidate.open()
+        await secondary.open()
+        done = wanted.value
+        while True:
+            await asyncio.sleep(period_s)
+            for _ in range(wanted.value - done):
+                live = Response.of(200, primary, headers)
+                for side in (candidate, secondary):
+                    comparator.compare("default", live, Response.of(200, await side.get(), headers))
+                done += 1
+
+    asyncio.run(run())
+
+
+@contextlib.contextmanager
+def mirror_alike(servers: Sides) -> Iterator[tuple[Any, tuple[int, ...]]]:
+    """A process running `_mirror_alike` against stand-ins of its own (so that their CPU is
+    billed to it, not to the mirror); add 1 to the yielded counter for each live request it is
+    to mirror. Yields the counter and the pids whose CPU is the reference's."""
+    context = multiprocessing.get_context("spawn")
+    wanted = context.Value("q", 0, lock=False)  # one writer, one reader
+    with _servers([0.0, 0.0], idle=True) as (urls, stand_ins):
+        process = context.Process(
+            target=_mirror_alike, args=(wanted, urls, OUTBOX_PERIOD_S), daemon=True
+        )
+        process.start()
+        try:
+            assert process.pid is not None
+            yield wanted, (process.pid, stand_ins)
+        finally:
+            process.terminate()
+            process.join(10)
 
 
 def throughput(work: Path, primary: str, fast: str, secondary: str) -> list[Row]:

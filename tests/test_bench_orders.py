@@ -12,7 +12,7 @@ from bench.bench_proxy import LATENCY_ROUNDS, THROUGHPUT_ROUNDS, _orders
 
 
 @pytest.mark.parametrize(
-    ("proxies", "rounds"), [(2, 8), (3, THROUGHPUT_ROUNDS), (4, LATENCY_ROUNDS), (5, 20)]
+    ("proxies", "rounds"), [(2, 8), (3, THROUGHPUT_ROUNDS), (4, 32), (5, LATENCY_ROUNDS)]
 )
 def test_orders_balance_places_and_predecessors(proxies: int, rounds: int) -> None:
     orders = list(itertools.islice(_orders(proxies), rounds))
