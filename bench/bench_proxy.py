@@ -529,7 +529,7 @@ def latency(work: Path, servers: Sides) -> list[Row]:
     proxies = (on, off, control, busy, alike)
     duties: list[float] = []
     try:
-        with busy_loop(period_s=OUTBOX_PERIOD_S) as duty, mirror_alike(servers) as (wanted, pids):
+        with busy_loop(period_s=OUTBOX_PERIOD_S) as duty, mirror_alike() as (wanted, pids):
             mirror = _MirrorShare((on.worker_pid(), servers.mirrored_pid))
             alike_share = _MirrorShare(pids)
 
@@ -708,7 +708,7 @@ def _mirror_alike(wanted: Any, urls: list[str], period_s: float) -> None:
 
 
 @contextlib.contextmanager
-def mirror_alike(servers: Sides) -> Iterator[tuple[Any, tuple[int, ...]]]:
+def mirror_alike() -> Iterator[tuple[Any, tuple[int, ...]]]:
     """A process running `_mirror_alike` against stand-ins of its own (so that their CPU is
     billed to it, not to the mirror); add 1 to the yielded counter for each live request it is
     to mirror. Yields the counter and the pids whose CPU is the reference's."""
