@@ -78,7 +78,6 @@ CONNECTIONS = 16
 LATENCY_TARGET = "≤ 1.05x (median of rounds)"  # both placements are judged by it
 
 _WARM_UP = 50
-OUTBOX_PERIOD_S = 0.02  # how often the addon hands its jobs to the worker (shadow/addon.py)
 
 Row = tuple[str, str, str, str]
 
@@ -529,7 +528,7 @@ def latency(work: Path, servers: Sides) -> list[Row]:
     proxies = (on, off, control, busy, alike)
     duties: list[float] = []
     try:
-        with busy_loop(period_s=OUTBOX_PERIOD_S) as duty, mirror_alike() as (wanted, pids):
+        with busy_loop(period_s=_offer_every_s()) as duty, mirror_alike() as (wanted, pids):
             mirror = _MirrorShare((on.worker_pid(), servers.mirrored_pid))
             alike_share = _MirrorShare(pids)
 
@@ -678,6 +677,14 @@ def busy_loop(period_s: float) -> Iterator[Any]:
         process.join(10)
 
 
+def _offer_every_s() -> float:
+    """How often the addon hands its jobs to the worker. Imported here, not at the top: the
+    stand-ins and loops this module spawns import it, and should not load mitmproxy."""
+    from shadow.addon import OFFER_EVERY_S
+
+    return OFFER_EVERY_S
+
+
 def _mirror_alike(wanted: Any, urls: list[str], period_s: float) -> None:
     """The mirror's kind of work with no proxy in it: every `period_s` (as the outbox hands jobs
     to the worker), one exchange for each live request that `wanted` has counted since: a GET to
@@ -716,7 +723,7 @@ def mirror_alike() -> Iterator[tuple[Any, tuple[int, ...]]]:
     wanted = context.Value("q", 0, lock=False)  # one writer, one reader
     with _servers([0.0, 0.0], idle=True) as (urls, stand_ins):
         process = context.Process(
-            target=_mirror_alike, args=(wanted, urls, OUTBOX_PERIOD_S), daemon=True
+            target=_mirror_alike, args=(wanted, urls, _offer_every_s()), daemon=True
         )
         process.start()
         try:
