@@ -5,6 +5,7 @@ its --concurrency and --rate, and readable configuration and store errors (CLI a
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import ssl
@@ -310,6 +311,7 @@ def _replay_with_an_outage(
             [CUTOVER, "replay", str(recording), "--config", str(config), "--rate", "10",
              "--store-wait", "60" if interrupt else "1"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # a stuck replay shows its threads
         )  # fmt: skip
         try:
             wait_for(lambda: len(candidate.arrivals) >= 6, 30, "the replay to be under way")
@@ -322,10 +324,18 @@ def _replay_with_an_outage(
                 wait_for(lambda: len(candidate.arrivals) >= interrupt_after, 30,
                          f"{interrupt_after} requests to reach the candidate")  # fmt: skip
                 replay.send_signal(signal.SIGINT)
-            out, err = replay.communicate(timeout=20 if interrupt else 90)
+            try:
+                out, err = replay.communicate(timeout=20 if interrupt else 90)
+            except subprocess.TimeoutExpired:
+                replay.send_signal(signal.SIGABRT)  # the fault handler prints every thread
+                _, err = replay.communicate(timeout=10)
+                raise AssertionError(f"the replay did not end in time:\n{err[-8000:]}") from None
         finally:
-            replay.kill()
-            replay.wait(10)  # a replay left running would outlive the test and its pipes
+            # A replay left running would outlive the test; its pipes, left open, would be
+            # reported as a ResourceWarning by whichever test the garbage collector runs in.
+            if replay.poll() is None:
+                replay.kill()
+            replay.communicate(timeout=10)
     engine = sa.create_engine(postgres_store)
     with engine.connect() as conn:
         written = conn.exec_driver_sql("SELECT count(*) FROM shadow_exchanges").scalar_one()
