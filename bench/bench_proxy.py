@@ -15,8 +15,9 @@ client is a raw asyncio HTTP/1.1 keep-alive client):
   of its target; for reference, a fourth non-mirroring proxy is asked while a SCHED_IDLE loop
   takes as much CPU as the mirror does (worker, candidates and secondary): what the same load
   with no mirroring in it costs the live path here; and a fifth while another process makes the
-  mirror's calls and comparisons for each of its requests: what the mirror's kind of work, system
-  calls included, costs the live path with no proxy taking part;
+  mirror's calls (to a 500 ms candidate, in flight together) and comparisons for each of its
+  requests: what the mirror's kind of work, system calls included, costs the live path with no
+  proxy taking part;
 * the same latencies with the mirror on a core of its own (`shadow.worker_cpus`, and the
   process playing the candidates and the secondary beside it; the proxies, the primary and the
   client on the other cores): the proxy's own cost once mirroring does not share a core with the
@@ -515,8 +516,9 @@ def latency(work: Path, servers: Sides) -> list[Row]:
     A fourth proxy, which does not mirror either, is asked while a SCHED_IDLE loop takes as much
     CPU as the mirror has so far (in 20 ms bursts, as the outbox wakes the worker): what the same
     load with no mirroring in it costs the live path on this machine. A fifth is asked while a
-    process does the mirror's calls and comparisons for each of its requests (`mirror_alike`):
-    what the mirror's kind of work costs the live path with no proxy taking part in it."""
+    process does the mirror's calls (to a 500 ms candidate) and comparisons for each of its
+    requests (`mirror_alike`): what the mirror's kind of work costs the live path with no proxy
+    taking part in it."""
     primary, slow, secondary = servers.primary, servers.slow, servers.secondary
     # Enough concurrency for every exchange a block sends to the 500 ms candidate: with less, the
     # queue backs up and the mirror's work runs on into the next proxy's block.
@@ -687,28 +689,45 @@ def _offer_every_s() -> float:
 
 def _mirror_alike(wanted: Any, urls: list[str], period_s: float) -> None:
     """The mirror's kind of work with no proxy in it: every `period_s` (as the outbox hands jobs
-    to the worker), one exchange for each live request that `wanted` has counted since: a GET to
-    a candidate and one to a secondary on keep-alive connections, and both answers compared with
-    a primary's by the shadow core; in Linux's SCHED_IDLE class like the worker. Nothing is
-    stored. Load with the mirror's system calls in it, for reference: a busy loop has none."""
+    to the worker), one exchange for each live request that `wanted` has counted since, all at
+    once as the worker makes them: a GET to a candidate that answers after 500 ms and one to a
+    secondary, together, on pooled keep-alive connections, and both answers compared with a
+    primary's by the shadow core; in Linux's SCHED_IDLE class like the worker. Nothing is
+    stored. Load with the mirror's system calls and its 500 ms of calls in flight in it, for
+    reference: a busy loop has neither."""
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     from shadow import Comparator, ComparisonConfig, Response  # this process only
 
     comparator = Comparator(ComparisonConfig())
     headers = {"content-type": "application/json"}
     primary = _document()
+    candidate_port, secondary_port = (int(url.rsplit(":", 1)[1]) for url in urls)
+    idle: dict[int, list[_Connection]] = {candidate_port: [], secondary_port: []}
+
+    async def get(port: int) -> bytes:
+        connection = idle[port].pop() if idle[port] else None
+        if connection is None:
+            connection = _Connection(port)
+            await connection.open()
+        body = await connection.get()
+        idle[port].append(connection)
+        return body
+
+    async def exchange() -> None:
+        answers = await asyncio.gather(get(candidate_port), get(secondary_port))
+        live = Response.of(200, primary, headers)
+        for answer in answers:
+            comparator.compare("default", live, Response.of(200, answer, headers))
 
     async def run() -> None:
-        candidate, secondary = (_Connection(int(url.rsplit(":", 1)[1])) for url in urls)
-        await candidate.open()
-        await secondary.open()
+        in_flight: set[asyncio.Task[None]] = set()
         done = wanted.value
         while True:
             await asyncio.sleep(period_s)
             for _ in range(wanted.value - done):
-                live = Response.of(200, primary, headers)
-                for side in (candidate, secondary):
-                    comparator.compare("default", live, Response.of(200, await side.get(), headers))
+                task = asyncio.create_task(exchange())
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
                 done += 1
 
     asyncio.run(run())
@@ -716,12 +735,13 @@ def _mirror_alike(wanted: Any, urls: list[str], period_s: float) -> None:
 
 @contextlib.contextmanager
 def mirror_alike() -> Iterator[tuple[Any, tuple[int, ...]]]:
-    """A process running `_mirror_alike` against stand-ins of its own (so that their CPU is
-    billed to it, not to the mirror); add 1 to the yielded counter for each live request it is
-    to mirror. Yields the counter and the pids whose CPU is the reference's."""
+    """A process running `_mirror_alike` against stand-ins of its own, a 500 ms candidate and a
+    secondary (so that their CPU is billed to it, not to the mirror); add 1 to the yielded
+    counter for each live request it is to mirror. Yields the counter and the pids whose CPU is
+    the reference's."""
     context = multiprocessing.get_context("spawn")
     wanted = context.Value("q", 0, lock=False)  # one writer, one reader
-    with _servers([0.0, 0.0], idle=True) as (urls, stand_ins):
+    with _servers([0.5, 0.0], idle=True) as (urls, stand_ins):
         process = context.Process(
             target=_mirror_alike, args=(wanted, urls, _offer_every_s()), daemon=True
         )
