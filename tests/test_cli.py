@@ -113,6 +113,10 @@ def test_demo_runs_the_whole_story_and_stops_the_sandbox(tmp_path: Path) -> None
 def test_demo_reports_a_sandbox_that_cannot_start(tmp_path: Path) -> None:
     shutil.copy(REPO / "cutover.yaml", tmp_path / "cutover.yaml")
     with socket.socket() as squatter:
+        # The demo test before this one leaves the sandbox's closed connections in TIME_WAIT on
+        # this port for a minute; without SO_REUSEADDR the bind fails on them. A listening socket
+        # still holds the port against the sandbox, as the test needs.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", 8601))
         squatter.listen()
         result = cutover("demo", cwd=tmp_path)
