@@ -317,14 +317,22 @@ class Relay:
         self._call(stop())
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Tracked from acceptance on, so that a `cut()` while the upstream connection is being
+        # opened resets this one too; the check after the await catches the upstream side.
+        self._writers.add(writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 "127.0.0.1", self.target
             )
         except OSError:
             writer.transport.abort()
+            self._writers.discard(writer)
             return
-        self._writers |= {writer, upstream_writer}
+        if writer not in self._writers:  # cut while connecting
+            writer.transport.abort()
+            upstream_writer.transport.abort()
+            return
+        self._writers.add(upstream_writer)
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
