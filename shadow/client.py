@@ -61,12 +61,22 @@ class Sender:
         self._tls: ssl.SSLContext | None = None
 
     async def send(
-        self, base_url: str, request: Request, *, timeout_s: float, max_bytes: int
+        self,
+        base_url: str,
+        request: Request,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        may_resend: bool = False,
     ) -> Response | CandidateFailure:
-        """Ask `base_url` for `request`; the whole exchange must finish within `timeout_s`."""
+        """Ask `base_url` for `request`; the whole exchange must finish within `timeout_s`.
+
+        A kept-alive connection the server closed before answering is retried once on a new one
+        only with `may_resend` (a request classified safe) and a GET, HEAD or OPTIONS without a
+        body: the server may have acted on the first one."""
         try:
             async with asyncio.timeout(timeout_s), self._slots:
-                return await self._exchange(base_url, request, max_bytes)
+                return await self._exchange(base_url, request, max_bytes, may_resend)
         except TimeoutError:
             return CandidateFailure("timeout", f"no complete answer within {timeout_s:g} s")
         except _MalformedError as exc:
@@ -76,7 +86,9 @@ class Sender:
         except Exception as exc:  # the candidate must never hurt the caller
             return CandidateFailure("error", f"{type(exc).__name__}: {exc}"[:300])
 
-    async def _exchange(self, base_url: str, request: Request, max_bytes: int) -> Response:
+    async def _exchange(
+        self, base_url: str, request: Request, max_bytes: int, may_resend: bool
+    ) -> Response:
         parts = urlsplit(base_url)
         scheme = parts.scheme
         host = parts.hostname or "127.0.0.1"
@@ -84,6 +96,7 @@ class Sender:
         origin = (scheme, host, port)
         prefix = parts.path.rstrip("/")
         payload = self._encode(request, parts.netloc, prefix)
+        resendable = request.method in _RETRYABLE and not request.body
         for attempt in range(2):
             stream, reused = await self._connection(origin)
             try:
@@ -93,7 +106,7 @@ class Sender:
             except _StaleConnectionError:
                 _close(stream)
                 # Only a request that changes nothing is sent twice.
-                if attempt == 0 and request.method in _RETRYABLE:
+                if attempt == 0 and may_resend and resendable:
                     continue
                 raise
             except BaseException:

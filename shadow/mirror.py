@@ -169,7 +169,9 @@ class Mirror:
             return None
         primary, primary_ms = job.primary, job.primary_ms
         if primary is None:
-            answer, primary_ms = await self._ask(self.mirroring.primary, job.request)
+            answer, primary_ms = await self._ask(
+                self.mirroring.primary, job.request, safe=plan.classification.safe
+            )
             if isinstance(answer, CandidateFailure):
                 self.counters.add(route, "dropped.primary_failed")
                 return None
@@ -187,11 +189,15 @@ class Mirror:
         return tenant is not None and self.is_test_tenant(tenant)
 
     async def _ask(
-        self, target: Target, request: Request
+        self, target: Target, request: Request, *, safe: bool
     ) -> tuple[Response | CandidateFailure, float]:
         started = time.perf_counter()
         answer = await self.sender.send(
-            target.url, request, timeout_s=target.timeout_s, max_bytes=self.max_bytes
+            target.url,
+            request,
+            timeout_s=target.timeout_s,
+            max_bytes=self.max_bytes,
+            may_resend=safe,
         )
         return answer, (time.perf_counter() - started) * 1000
 
@@ -200,10 +206,10 @@ class Mirror:
     ) -> Exchange:
         route = plan.route
         assert plan.candidate is not None
-        calls = [self._ask(self.mirroring.candidate, plan.candidate)]
+        calls = [self._ask(self.mirroring.candidate, plan.candidate, safe=plan.classification.safe)]
         secondary_target = self.mirroring.secondary
         if plan.secondary and secondary_target is not None and plan.classification.safe:
-            calls.append(self._ask(secondary_target, job.request))
+            calls.append(self._ask(secondary_target, job.request, safe=True))
         answers = await asyncio.gather(*calls)
         candidate, candidate_ms = answers[0]
         secondary, secondary_ms = answers[1] if len(answers) > 1 else (None, None)
