@@ -1,34 +1,53 @@
 """Is a request safe to mirror, and whose tenant is it? Deny by default.
 
 A request is `safe` when it cannot change state: a GET, HEAD or OPTIONS without a body, a GraphQL
-request every operation of which is a query, or a request on a route declared read-only. Anything
-else is `unsafe`: other methods, GraphQL mutations and subscriptions, batches that mix them,
-persisted queries sent without their document (unless the configuration registers the document
-for that hash), bodies that do not parse, and GraphQL POSTs without a Content-Type (the server
-might read the body in a way we did not). GraphQL is read with
-graphql-core's parser, never with regular expressions.
+request every operation of which is a query, or a (non-GraphQL) request on a route declared
+read-only. Anything else is `unsafe`: other methods, GraphQL mutations and subscriptions, batches
+that mix them, persisted queries sent without their document (unless the configuration registers
+the document for that hash), bodies that do not parse, GraphQL POSTs without a Content-Type (the
+server might read the body in a way we did not), GraphQL parameters given twice in a query
+string, and any request that asks to be run as an unsafe method (`X-HTTP-Method-Override` and
+its kin, a `_method` parameter or form field). GraphQL is read with graphql-core's parser, never
+with regular expressions.
 
 The tenant scope lets the proxy mirror an unsafe request when, and only when, it belongs to a
-registered test tenant. Every configured source present in the request must name the same tenant;
-when they disagree there is no tenant, because a request that names two tenants could write to
-either. Called by `verifier.Verifier` (and usable alone by any adapter).
+registered test tenant. Every place a server could read the tenant from counts: each configured
+source, each repetition of it, each request of a batch, a JSON body whatever its Content-Type, and
+for unsafe GraphQL the document's own arguments. They must all name the same tenant; when they
+disagree, or one holds something that is no tenant id, or the body cannot be read, there is no
+tenant, because such a request could write to another. Called by `verifier.Verifier` (and usable
+alone by any adapter).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+from urllib.parse import parse_qsl
 
-from graphql import GraphQLError, OperationDefinitionNode, parse
-from graphql.language import FieldNode
+from graphql import GraphQLError, OperationDefinitionNode, parse, print_ast
+from graphql.language import (
+    ArgumentNode,
+    FieldNode,
+    FloatValueNode,
+    IntValueNode,
+    ObjectFieldNode,
+    StringValueNode,
+    ValueNode,
+    VariableNode,
+    Visitor,
+    visit,
+)
 
 from shadow import codec, jsonpath
-from shadow.message import Request
+from shadow.message import Request, header_values
 from shadow.rules import TenantScope
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPE: Final = "application/x-www-form-urlencoded"
 OperationType = Literal["query", "mutation", "subscription"]
 
 
@@ -90,6 +109,13 @@ def read_graphql(request: Request, persisted: Mapping[str, str] | None = None) -
     persisted query sent by hash alone can still be read.
     """
     registry = persisted or {}
+    counts = Counter(name for name, _ in request.query if name in _GRAPHQL_PARAMS)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        # Servers differ on which of two values they take (the first, the last, both).
+        return GraphQLRequest(
+            error=f"the query string repeats {', '.join(repeated)}, which servers read differently"
+        )
     if request.method.upper() in SAFE_METHODS:
         document = request.param("query")
         if document is None and request.param("extensions") is None:
@@ -128,6 +154,9 @@ def read_graphql(request: Request, persisted: Mapping[str, str] | None = None) -
         read = _calls(payload, registry)
         return GraphQLRequest(calls=read.calls, batch=True, error=read.error)
     return _calls([payload], registry)
+
+
+_GRAPHQL_PARAMS: Final = frozenset({"query", "operationName", "variables", "extensions"})
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -205,6 +234,9 @@ def classify(
     `read_only` is the matched route's declaration.
     """
     method = request.method.upper()
+    override = _method_override(request)
+    if override is not None:
+        return Classification("unsafe", override)
     if method in SAFE_METHODS:
         if request.body:
             return Classification(
@@ -214,11 +246,33 @@ def classify(
         if graphql is not None and (graphql.calls or graphql.error):
             return _classify_graphql(graphql)
         return Classification("safe", f"{method} does not change state")
-    if read_only:
-        return Classification("safe", f"the route declares {method} read-only")
+    # The GraphQL decides before a read-only declaration: a route that matches a GraphQL path
+    # must not let a mutation through as "read-only".
     if graphql is not None:
         return _classify_graphql(graphql)
+    if read_only:
+        return Classification("safe", f"the route declares {method} read-only")
     return Classification("unsafe", f"{method} may change state")
+
+
+_OVERRIDE_HEADERS: Final = ("x-http-method-override", "x-http-method", "x-method-override")
+
+
+def _method_override(request: Request) -> str | None:
+    """Why the request may be run as a method other than its own (frameworks honour headers
+    and a `_method` parameter), or None. Only an override to a safe method is harmless."""
+    asked = [(f"header {name}", value) for name in _OVERRIDE_HEADERS
+             for value in header_values(request.headers, name)]  # fmt: skip
+    asked += [
+        ("query parameter _method", value) for key, value in request.query if key == "_method"
+    ]
+    if request.body and codec.media_type(request.header("content-type")) == _FORM_TYPE:
+        form = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        asked += [("form field _method", value) for key, value in form if key == "_method"]
+    for where, value in asked:
+        if value.strip().upper() not in SAFE_METHODS:
+            return f"the request asks to be run as {value.strip()!r} ({where})"
+    return None
 
 
 def _classify_graphql(graphql: GraphQLRequest) -> Classification:
@@ -254,38 +308,147 @@ class TenantLookup:
 
 
 def tenant_of(
-    request: Request, scope: TenantScope, path_params: Mapping[str, str] | None = None
+    request: Request,
+    scope: TenantScope,
+    path_params: Mapping[str, str] | None = None,
+    *,
+    path_values: Iterable[str] = (),
+    graphql_arguments: bool = False,
 ) -> TenantLookup:
-    """The tenant a request names in the configured places (header, query, path, JSON field)."""
-    found: dict[str, str] = {}
-    if scope.header is not None and (value := request.header(scope.header)) is not None:
-        found[f"header {scope.header}"] = value.strip()
-    if scope.query is not None and (value := request.param(scope.query)) is not None:
-        found[f"query parameter {scope.query}"] = value.strip()
-    if scope.path is not None and path_params and scope.path in path_params:
-        found[f"path parameter {scope.path}"] = path_params[scope.path]
-    json_body = request.body and codec.is_json_type(request.header("content-type"))
-    if scope.json_field is not None and json_body:
+    """The tenant a request names in the configured places (header, query, path, JSON field).
+
+    Every occurrence counts: a header or query parameter given twice (servers differ on which
+    one they read), each request of a JSON batch, and `path_values`, the tenant path parameter
+    as other route templates read the path (a method the matched route does not list must not
+    hide it). With `graphql_arguments`, the arguments and input fields of the GraphQL document
+    named like the JSON field's last key (`tenantId`), literals or variables, count too: a
+    mutation can name its tenant inline. A body that cannot be read (content-encoded) while a
+    JSON field is configured gives no tenant, since it might name another.
+    """
+    found: list[tuple[str, str]] = []
+    if scope.header is not None:
+        name = scope.header
+        found += [
+            (f"header {name}", value.strip()) for value in header_values(request.headers, name)
+        ]
+    if scope.query is not None:
+        found += [(f"query parameter {scope.query}", value.strip())
+                  for key, value in request.query if key == scope.query]  # fmt: skip
+    if scope.path is not None:
+        values = list(path_values)
+        if path_params and scope.path in path_params:
+            values.insert(0, path_params[scope.path])
+        found += [(f"path parameter {scope.path}", value) for value in values]
+    if scope.json_field is not None:
+        if request.body and _content_encoded(request):
+            return TenantLookup(
+                None,
+                f"the body is content-encoded, so its {scope.json_field} cannot be checked",
+            )
+        field_path = jsonpath.parse(scope.json_field)
+        body = _json_body(request.body) if request.body else None
+        items = body if isinstance(body, list) else [body]
+        key = next((seg for seg in reversed(field_path) if isinstance(seg, str)), None)
         try:
-            body = json.loads(request.body)
-        except (ValueError, RecursionError):
-            body = None
-        value = _scalar(jsonpath.get(body, jsonpath.parse(scope.json_field), default=None))
-        if value is not None:
-            found[f"JSON field {scope.json_field}"] = value
-    found = {where: value for where, value in found.items() if value}
+            for item in items:
+                value = _scalar(jsonpath.get(item, field_path, default=None))
+                if value is not None:
+                    found.append((f"JSON field {scope.json_field}", value))
+            if graphql_arguments and key is not None:
+                found += _graphql_argument_sources(request, items, key)
+        except _NotATenantError as exc:
+            return TenantLookup(None, f"the request names its tenant as {exc}, no tenant id")
+    found = [(where, value) for where, value in found if value]
     if not found:
         return TenantLookup(None, "the request names no tenant")
-    values = set(found.values())
-    if len(values) > 1:
-        places = ", ".join(f"{where}={value!r}" for where, value in found.items())
+    named = {value for _, value in found}
+    if len(named) > 1:
+        places = ", ".join(f"{where}={value!r}" for where, value in dict.fromkeys(found))
         return TenantLookup(None, f"the request names different tenants ({places})")
-    return TenantLookup(values.pop(), "from " + ", ".join(found))
+    return TenantLookup(named.pop(), "from " + ", ".join(dict.fromkeys(w for w, _ in found)))
+
+
+def _content_encoded(request: Request) -> bool:
+    encoding = request.header("content-encoding")
+    return encoding is not None and encoding.strip().lower() not in ("", "identity")
+
+
+def _json_body(body: bytes) -> Any:
+    # Read whatever the Content-Type says: servers often parse a body as JSON regardless.
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _graphql_argument_sources(
+    request: Request, items: list[Any], key: str
+) -> list[tuple[str, str]]:
+    documents = list(items)
+    if (document := request.param("query")) is not None:  # GraphQL over GET
+        documents.append(
+            {"query": document, "variables": _json_or_none(request.param("variables"))}
+        )
+    return [(f"GraphQL argument {key}", value) for value in _graphql_arguments(documents, key)]
+
+
+def _graphql_arguments(items: list[Any], key: str) -> list[str]:
+    """The values of the arguments and input fields named `key` in the documents of `items`
+    (GraphQL request objects), with variables resolved; unreadable values as their text."""
+    values: list[str] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("query"), str):
+            continue
+        given = item.get("variables")
+        variables: dict[str, Any] = given if isinstance(given, dict) else {}
+        try:
+            tree = parse(item["query"], no_location=True)
+        except GraphQLError:
+            continue  # the classification already refuses a document that does not parse
+        found: list[ValueNode] = []
+        visit(tree, _ArgumentsNamed(key, found))
+        for node in found:
+            if isinstance(node, VariableNode):
+                value = _scalar(variables.get(node.name.value))
+            elif isinstance(node, FloatValueNode):
+                value = _scalar(float(node.value))
+            elif isinstance(node, IntValueNode | StringValueNode):
+                value = _scalar(node.value)
+            else:
+                raise _NotATenantError(print_ast(node))
+            if value is not None:
+                values.append(value)
+    return values
+
+
+class _ArgumentsNamed(Visitor):
+    def __init__(self, key: str, found: list[ValueNode]) -> None:
+        super().__init__()
+        self._key = key
+        self._found = found
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+        if node.name.value == self._key:
+            self._found.append(node.value)
+
+    def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
+        if node.name.value == self._key:
+            self._found.append(node.value)
+
+
+class _NotATenantError(Exception):
+    """A tenant source holds something no tenant id looks like (true, an object, 4.2)."""
 
 
 def _scalar(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
+    """A tenant value as text, None when absent; raise `_NotATenantError` for any other kind of
+    value: dropping it could hide a tenant the server would read."""
+    if value is None:
         return None
-    if isinstance(value, int | str):
-        return str(value).strip()
-    return None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 42.0: GraphQL's ID and many servers read it as 42
+    raise _NotATenantError(json.dumps(value, default=str))

@@ -51,6 +51,24 @@ def compile_path(template: str) -> re.Pattern[str]:
     return re.compile("".join(pattern) + r"/?\Z")
 
 
+_ESCAPE: Final = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def normal_path(path: str) -> str:
+    """A path with percent-encoded unreserved characters decoded (`/%67raphql` is `/graphql`
+    to any server, RFC 3986 6.2.2.2), so that routes, GraphQL paths and the tenant check see
+    what the server will; other escapes (`%2F`) keep their meaning and stay."""
+    if "%" not in path:
+        return path
+
+    def decoded(escape: re.Match[str]) -> str:
+        char = chr(int(escape.group(1), 16))
+        return char if char in _UNRESERVED else escape.group(0).upper()
+
+    return _ESCAPE.sub(decoded, path)
+
+
 class Router:
     """The compiled routes of a configuration."""
 
@@ -66,16 +84,30 @@ class Router:
 
     def is_graphql(self, request: Request) -> bool:
         """Whether the request goes to a path that serves GraphQL."""
-        return any(pattern.match(request.path) for pattern in self._graphql_paths)
+        path = normal_path(request.path)
+        return any(pattern.match(path) for pattern in self._graphql_paths)
+
+    def path_values(self, request: Request, name: str) -> list[str]:
+        """The values of path parameter `name` by every route template the path fits, whatever
+        the route's method or GraphQL operation: for the tenant check, which must not miss a
+        tenant in the path because the request used a method its route does not list."""
+        path = normal_path(request.path)
+        values = []
+        for _, pattern in self._routes:
+            found = pattern.match(path)
+            if found is not None and found.groupdict().get(name) is not None:
+                values.append(unquote(found.group(name)))
+        return values
 
     def match(self, request: Request, graphql: GraphQLRequest | None = None) -> RouteMatch:
         """The first route that takes the request, else the default route."""
         method = request.method.upper()
+        path = normal_path(request.path)
         for route, pattern in self._routes:
             methods = route.match.method
             if "*" not in methods and method not in methods:
                 continue
-            found = pattern.match(request.path)
+            found = pattern.match(path)
             if found is None:
                 continue
             wanted = route.match.graphql

@@ -396,7 +396,10 @@ class RouteRules(Rule):
     )
     read_only: bool = Field(
         default=False,
-        description="Declare a non-GET route safe to mirror (e.g. POST /api/search.php).",
+        description=(
+            "Declare a non-GET route safe to mirror (e.g. POST /api/search.php); on a GraphQL "
+            "path the document decides instead: a mutation stays unsafe."
+        ),
     )
     sample_rate: float = Field(
         default=1.0, ge=0.0, le=1.0, description="Share of this route's requests to mirror."

@@ -112,7 +112,19 @@ class Verifier:
         )
         match = self.router.match(request, graphql)
         classification = classify(request, graphql=graphql, read_only=match.rules.read_only)
-        tenant = tenant_of(request, self.config.tenant_scope, match.params)
+        scope = self.config.tenant_scope
+        # Where the tenant decides (an unsafe request), it is looked for everywhere: in the path
+        # as every route template reads it, and in the GraphQL document's arguments.
+        decides = not classification.safe
+        tenant = tenant_of(
+            request,
+            scope,
+            match.params,
+            path_values=self.router.path_values(request, scope.path)
+            if decides and scope.path
+            else (),
+            graphql_arguments=decides and graphql is not None,
+        )
 
         def skipped(skip: Skipped) -> Plan:
             return Plan(match.name, request, classification, tenant, skip=skip)

@@ -80,8 +80,12 @@ def document(path: str) -> bytes:
 class Received:
     method: str
     target: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # the last value of each name
     body: bytes
+    fields: tuple[tuple[str, str], ...] = ()  # every header line, names lower-cased, in order
+
+    def header_values(self, name: str) -> list[str]:
+        return [value for key, value in self.fields if key == name]
 
 
 class FakeSide:
@@ -144,17 +148,19 @@ class FakeSide:
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 headers = {}
+                fields = []
                 for line in lines[1:]:
                     if ":" in line:
                         key, value = line.split(":", 1)
                         headers[key.strip().lower()] = value.strip()
+                        fields.append((key.strip().lower(), value.strip()))
                 body = b""
                 if "content-length" in headers:
                     body = await reader.readexactly(int(headers["content-length"]))
                 elif headers.get("transfer-encoding", "").lower() == "chunked":
                     body = await _read_chunked(reader)
                 with self._lock:
-                    self.received.append(Received(method, target, headers, body))
+                    self.received.append(Received(method, target, headers, body, tuple(fields)))
                 if not await self._answer(target, writer):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):

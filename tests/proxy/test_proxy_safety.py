@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -27,15 +28,31 @@ QUERY = "query Debtor($id: ID!) { debtor(id: $id) { id name } }"
 MUTATION = 'mutation Note($id: ID!) { addNote(accountId: $id, text: "x") { id } }'
 
 
-def _mix(seed: int, count: int) -> list[tuple[str, str, dict[str, str], bytes]]:
+Headers = dict[str, str] | list[tuple[str, str]]
+KINDS = ["get", "get", "post", "put", "delete", "query", "mutation", "batch"]
+# Ways found to get a write past the gate: a method override on a GET, a mutation over GET on a
+# percent-encoded GraphQL path, the tenant header given twice with two tenants.
+DISGUISED = ["override", "get_mutation", "two_tenants"]
+
+
+def _mix(seed: int, count: int) -> list[tuple[str, str, Headers, bytes]]:
     """(method, target, headers, body) of a randomised mix, with and without a tenant scope."""
     rng = random.Random(seed)
-    requests = []
+    requests: list[tuple[str, str, Headers, bytes]] = []
     for i in range(count):
         tenant = rng.choice([TEST_TENANT, OTHER_TENANT, None, None])
         headers = {"X-Tenant-Id": tenant} if tenant else {}
-        kind = rng.choice(["get", "get", "post", "put", "delete", "query", "mutation", "batch"])
-        if kind == "get":
+        kind = rng.choice(KINDS + DISGUISED)
+        if kind == "override":
+            override = {**headers, "X-HTTP-Method-Override": "DELETE"}
+            requests.append(("GET", f"/api/debtor.php?id={1 + i % 5}", override, b""))
+        elif kind == "get_mutation":
+            target = "/%67raphql?query=" + quote(MUTATION) + "&variables=" + quote('{"id":"1"}')
+            requests.append(("GET", target, headers, b""))
+        elif kind == "two_tenants":
+            pairs = [("X-Tenant-Id", TEST_TENANT), ("X-Tenant-Id", OTHER_TENANT)]
+            requests.append(("DELETE", f"/api/debt.php?id={i}", pairs, b""))
+        elif kind == "get":
             requests.append(("GET", f"/api/debtor.php?id={1 + i % 5}", headers, b""))
         elif kind in ("post", "put"):
             body = f"text=note {i}".encode()
@@ -55,6 +72,14 @@ def _mix(seed: int, count: int) -> list[tuple[str, str, dict[str, str], bytes]]:
 
 def _safe_at_the_candidate(received: Received) -> bool:
     """The test's own reading of a received request (independent of the core's classifier)."""
+    if received.header_values("x-http-method-override"):
+        return False
+    if received.method == "GET" and "query=" in received.target:
+        query = parse_qs(urlsplit(received.target).query)["query"][0]
+        return all(
+            definition.operation.value == "query"  # type: ignore[attr-defined]
+            for definition in parse(query).definitions
+        )
     if received.method in ("GET", "HEAD", "OPTIONS") and not received.body:
         return True
     if received.method == "POST" and received.target.startswith("/graphql"):
@@ -75,6 +100,12 @@ def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
     """... nor any unsafe request at all to the secondary (the primary asked again, for noise):
     a test tenant's write sent there would be applied twice."""
     mix = _mix(seed=20261124, count=1200)
+    disguised = {
+        "override": sum("X-HTTP-Method-Override" in h for _, _, h, _ in mix),
+        "get_mutation": sum(t.startswith("/%67raphql") for _, t, _, _ in mix),
+        "two_tenants": sum(isinstance(h, list) for _, _, h, _ in mix),
+    }
+    assert min(disguised.values()) > 50, disguised
     with (
         FakeSide(faulty=False, name="candidate") as candidate,
         FakeSide(faulty=False, name="secondary") as secondary,
@@ -90,7 +121,7 @@ def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
         )
         with Mitmdump(sandbox.monolith, config, tmp_path) as proxy:
 
-            def send(part: list[tuple[str, str, dict[str, str], bytes]]) -> int:
+            def send(part: list[tuple[str, str, Headers, bytes]]) -> int:
                 failures = 0
                 with httpx.Client(base_url=proxy.url, timeout=30) as client:
                     for method, target, headers, body in part:
@@ -119,16 +150,17 @@ def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
         received = candidate.requests()
         asked_again = secondary.requests()
     unsafe = [r for r in received if not _safe_at_the_candidate(r)]
-    assert all(r.headers.get("x-tenant-id") == TEST_TENANT for r in unsafe), [
-        (r.method, r.target, r.headers.get("x-tenant-id")) for r in unsafe
-        if r.headers.get("x-tenant-id") != TEST_TENANT
+    # Every tenant header line, not just one: a server may read either of two.
+    assert all(r.header_values("x-tenant-id") == [TEST_TENANT] for r in unsafe), [
+        (r.method, r.target, r.header_values("x-tenant-id")) for r in unsafe
+        if r.header_values("x-tenant-id") != [TEST_TENANT]
     ]  # fmt: skip
     assert all(r.headers.get("x-cutover-shadow") == "1" for r in received)
     # The gate is open exactly where it should be: test-tenant writes and every safe read.
     assert len(unsafe) > 100
-    assert len(received) - len(unsafe) > 300
+    assert len(received) - len(unsafe) > 250
     assert [(r.method, r.target) for r in asked_again if not _safe_at_the_candidate(r)] == []
-    assert len(asked_again) > 300
+    assert len(asked_again) > 250
     counts = store.counter_totals()
     assert sum(n for (_, name), n in counts.items() if name == "skipped.unsafe") > 300
     store.close()
