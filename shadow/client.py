@@ -2,7 +2,9 @@
 
 Used by the pipeline's worker and by replay, never on the live path. Every problem of the side
 asked (refused or reset connection, garbage, a truncated body, a body over the size cap, the
-deadline) comes back as a `CandidateFailure`, never as an exception. Bodies are read raw (still
+deadline) comes back as a `CandidateFailure`, never as an exception; its detail says what was
+wrong and how long it was, never quoting what the side sent, which may carry personal data into
+the store. Bodies are read raw (still
 content-encoded): the comparison core undoes the encodings itself, with its own size cap.
 Hop-by-hop headers, Host and Content-Length are not forwarded; the marker header is added so that
 a side pointing back at the proxy is never mirrored again.
@@ -168,7 +170,7 @@ class Sender:
                     raise _StaleConnectionError("closed before answering") from None
                 if not exc.partial:
                     raise _MalformedError("the connection closed without an answer") from None
-                raise _MalformedError(f"incomplete head {exc.partial[:60]!r}") from None
+                raise _MalformedError(f"an incomplete head ({len(exc.partial)} bytes)") from None
             except asyncio.LimitOverrunError:
                 raise _MalformedError(f"a head longer than {_MAX_HEAD} bytes") from None
             status, version, headers = _parse_head(head)
@@ -213,18 +215,18 @@ def _parse_head(head: bytes) -> tuple[int, str, list[tuple[str, str]]]:
     lines = head.decode("latin-1").split("\r\n")
     status_line = lines[0].split(" ", 2)
     if len(status_line) < 2 or not status_line[0].startswith("HTTP/1."):
-        raise _MalformedError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+        raise _MalformedError(f"not an HTTP/1.x status line (a line of {len(lines[0])} bytes)")
     try:
         status = int(status_line[1])
     except ValueError:
-        raise _MalformedError(f"not a status code: {status_line[1][:20]!r}") from None
+        raise _MalformedError(f"not a status code ({len(status_line[1])} characters)") from None
     headers = []
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
         if not line:
             continue
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
-            raise _MalformedError(f"not a header line: {line[:60]!r}")
+            raise _MalformedError(f"not a header line (line {number} of the head)")
         headers.append((name, value.strip()))
     return status, status_line[0], headers
 
@@ -237,7 +239,7 @@ async def _read_chunked(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
         try:
             length = int(line.split(b";", 1)[0].strip(), 16)
         except ValueError:
-            raise _MalformedError(f"a bad chunk size {line[:20]!r}") from None
+            raise _MalformedError(f"a bad chunk size line ({len(line)} bytes)") from None
         if length == 0:
             while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
                 pass

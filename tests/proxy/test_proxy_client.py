@@ -194,3 +194,36 @@ def test_the_size_cap_and_a_bad_status_line() -> None:
     assert all(isinstance(a, CandidateFailure) and a.kind == "error" for a in answers)
     assert "cap" in answers[0].detail  # type: ignore[union-attr]
     assert "status line" in answers[1].detail  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Debtor: Anna\r\n Kowalska\r\n\r\n",  # a folded header line
+        b"Debtor Anna Kowalska not found\r\n\r\n",  # no status line
+        b"HTTP/1.1 Kowalska OK\r\n\r\n",  # no status code
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nKowalska\r\n",  # no chunk size
+        b"HTTP/1.1 200 OK\r\nX-Debtor: Anna Kowalska",  # the connection closes mid-head
+    ],
+    ids=["folded header", "status line", "status code", "chunk size", "incomplete head"],
+)
+def test_a_failure_detail_never_quotes_what_the_side_sent(answer: bytes) -> None:
+    """Details go into the store, where only patterns are redacted: a name would stay."""
+    answers: list[Response | CandidateFailure] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await _head(reader)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    async def client(url: str) -> None:
+        sender = _sender()
+        answers.append(await sender.send(url, Request.of("GET", "/"), timeout_s=5, max_bytes=100))
+        await sender.close()
+
+    asyncio.run(_with_server(script, client))
+    assert isinstance(answers[0], CandidateFailure), answers
+    assert answers[0].kind == "error"
+    assert "Kowalska" not in answers[0].detail
+    assert "malformed answer" in answers[0].detail
