@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -292,6 +293,13 @@ def _digest(raw: bytes) -> str:
     return f"sha256:{hashlib.sha256(raw).hexdigest()[:16]} ({len(raw)} bytes)"
 
 
+_TRAILING_WORD: Final = re.compile(r"[\w.%+@-]+\Z")
+
+
 def _preview(raw: bytes, size: int = 200) -> str:
     text = raw[:size].decode("utf-8", errors="replace")
-    return text + ("…" if len(raw) > size else "")
+    if len(raw) <= size:
+        return text
+    # A cut through an e-mail address or an IBAN would leave a piece that redaction no longer
+    # recognises (`anna.kowalska@ex`): the unfinished word goes.
+    return _TRAILING_WORD.sub("", text) + "…"

@@ -6,12 +6,17 @@ address, an IBAN whose mod-97 checksum holds, a card number that passes Luhn, a 
 Sensitive headers (Authorization, Cookie, Set-Cookie, API keys, session tokens) are always
 personal. Each personal value becomes `pii:` and 16 hex digits of HMAC-SHA256 under the configured
 secret: the same value gives the same token on both sides, so "equal on both sides" and "changed"
-stay visible while the value never is. Personal strings found in one document are also replaced
-wherever else they occur in it (a debtor's name quoted in a free-text note). A difference's path
-is redacted too: an object keyed by e-mail address, or an array matched by a personal field
-(`$.people[?(@.email=="anna@...")]`), would otherwise carry the value into the store and into the
-noise statistics; the same tokens stand in, so one field keeps one path across exchanges. Called
-by `verifier.Verifier` on every exchange, and by any adapter before it writes bodies or headers.
+stay visible while the value never is. Personal strings found in the documents compared (both
+whole answers, not only the values that differ) are also replaced wherever else they occur (a
+debtor's name quoted in a free-text note). A name that is nowhere under a personal field name is
+not recognised: patterns cannot tell it from other words, so such fields are configured (`keys`,
+`paths`). Percent-encoded header values and query strings are decoded before they are scanned,
+and a query value holding JSON (GraphQL's `variables=`) is redacted as a JSON body. A
+difference's path is redacted too: an object keyed by e-mail address, or an array matched by a
+personal field (`$.people[?(@.email=="anna@...")]`), would otherwise carry the value into the
+store and into the noise statistics; the same tokens stand in, so one field keeps one path across
+exchanges. Called by `verifier.Verifier` on every exchange, and by any adapter before it writes
+bodies or headers.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ TOKEN: Final = re.compile(r"pii:[0-9a-f]{16}")
 _EXACT_KEYS: Final = frozenset(
     {
         "tel", "telephone", "pan", "dob", "ssn", "city", "bic", "swift", "cvv", "cvc", "pin",
-        "salutation", "title", "iban", "bban", "zip", "mail",
+        "salutation", "title", "iban", "bban", "zip", "mail", "ip", "pesel", "nip", "nin",
+        "nino", "bsn", "cpr", "dni", "nie", "nif", "cnp",
     }
 )  # fmt: skip
 _SUFFIX_KEYS: Final = (
@@ -54,6 +60,7 @@ _SUFFIX_KEYS: Final = (
     "accountnumber", "birthdate", "dateofbirth", "birthday", "birthplace", "nationalid",
     "nationalidentifier", "ssn", "socialsecuritynumber", "taxid", "taxnumber", "passport",
     "passportnumber", "idnumber", "idcard", "cardnumber", "creditcard", "password", "secret",
+    "addressline", "mobilenumber", "personalnumber", "ipaddress", "pesel",
 )  # fmt: skip
 _SENSITIVE_HEADERS: Final = frozenset(
     {
@@ -64,7 +71,12 @@ _SENSITIVE_HEADERS: Final = frozenset(
 _SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key", "apikey")
 
 _EMAIL: Final = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_IBAN: Final = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+# Printed in capitals, maybe in groups; or typed in one run in any case (the mod-97 check decides).
+_IBAN: Final = re.compile(
+    r"(?<![A-Za-z0-9])"
+    r"(?:[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}|[A-Za-z]{2}[0-9]{2}[A-Za-z0-9]{11,30})"
+    r"(?![A-Za-z0-9])"
+)
 _CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
 _DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
@@ -72,7 +84,8 @@ _PROPAGATE_MIN: Final = 3
 
 
 def _normal_key(key: str) -> str:
-    return re.sub(r"[\s_\-]", "", key).lower()
+    # A trailing number names one of several (`addressLine1`, `phone2`), not something else.
+    return re.sub(r"[\s_\-]", "", key).lower().rstrip("0123456789")
 
 
 def iban_valid(text: str) -> bool:
@@ -247,31 +260,48 @@ class Redactor:
 
     def redact_headers(self, headers: Headers) -> Headers:
         """Headers with sensitive values tokenised and the rest scanned for personal patterns."""
-        return tuple(
-            (name, self.token(value) if self.is_sensitive_header(name) else self.redact_text(value))
-            for name, value in headers
-        )
+        return tuple((name, self.redact_header_value(name, value)) for name, value in headers)
 
-    def redact_target(self, target: str) -> str:
+    def redact_header_value(self, name: str, value: str, known: Iterable[str] = ()) -> str:
+        """One header's value: tokenised whole when the header is sensitive; else scanned, and
+        percent-decoded first where that shows more (`Location: /c/anna%40example.org`): a
+        URL or path is redacted as a request target is, anything else as decoded text."""
+        if self.is_sensitive_header(name):
+            return self.token(value)
+        if "%" not in value:
+            return self.redact_text(value, known)
+        decoded = unquote(value)
+        if not self.personal_spans(decoded) and not any(k in decoded for k in known):
+            return self.redact_text(value, known)
+        scheme, sep, rest = value.partition("://")
+        if sep and "/" in rest:
+            host, _, target = rest.partition("/")
+            return f"{scheme}://{host}/" + self.redact_target(target, known).lstrip("/")
+        if value.startswith("/"):
+            return self.redact_target(value, known)
+        return self.redact_text(decoded, known)
+
+    def redact_target(self, target: str, known: Iterable[str] = ()) -> str:
         """A request path and query with personal segments and parameter values replaced."""
         path, _, query = target.partition("?")
         segments = [
-            quote(self.redact_text(unquote(segment)), safe=":@!$&'()*+,;=")
+            quote(self.redact_text(unquote(segment), known), safe=":@!$&'()*+,;=")
             for segment in path.split("/")
         ]
         redacted = "/".join(segments)
         if not query:
             return redacted
-        return redacted + "?" + self.redact_form(query)
+        return redacted + "?" + self.redact_form(query, known)
 
-    def redact_form(self, encoded: str) -> str:
+    def redact_form(self, encoded: str, known: Iterable[str] = ()) -> str:
         """A query string or `application/x-www-form-urlencoded` body, redacted field by field.
 
         Each value is decoded first (a `%40` hides an e-mail address from the patterns, a `+` the
         space in a name), then tokenised whole under a personal name (`name`, and PHP's nested
         `customer[name]` too) or scanned otherwise, for the patterns and for the personal values
-        of the other fields (`note=call Anna Kowalska`), as in a JSON body; and encoded again, so
-        the result is still a well-formed form.
+        of the other fields (`note=call Anna Kowalska`), as in a JSON body; a value that is a
+        JSON object or array (GraphQL's `variables=`) is redacted as a JSON body is. Then encoded
+        again, so the result is still a well-formed form.
         """
         fields = []
         for item in encoded.split("&"):
@@ -282,27 +312,42 @@ class Redactor:
                 self.is_personal_key(part) for part in _FORM_NAME_PARTS.split(plain_name)
             )
             fields.append((plain_name, eq, plain_value, personal))
-        known = {v for _, _, v, personal in fields if personal and len(v) >= _PROPAGATE_MIN}
+        found = {v for _, _, v, personal in fields if personal and len(v) >= _PROPAGATE_MIN}
+        known = found | set(known)
         pairs = []
         for plain_name, eq, plain_value, personal in fields:
-            shown = self.token(plain_value) if personal else self.redact_text(plain_value, known)
+            if personal:
+                shown = self.token(plain_value)
+            elif (document := _json_container(plain_value)) is not None:
+                redacted = self._redact(document, (), known | self.personal_strings(document),
+                                        personal=False)  # fmt: skip
+                shown = json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
+            else:
+                shown = self.redact_text(plain_value, known)
             # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
             name_part = quote(self.redact_text(plain_name, known), safe=":")
             pairs.append(f"{name_part}={quote(shown, safe=':')}" if eq else name_part)
         return "&".join(pairs)
 
-    def redact_difference(self, difference: Difference) -> Difference:
-        """A difference with both values redacted alike (so equal values keep equal tokens)."""
+    def redact_difference(self, difference: Difference, known: Iterable[str] = ()) -> Difference:
+        """A difference with both values redacted alike (so equal values keep equal tokens);
+        `known`: personal values found elsewhere in the documents, hidden here too."""
         path = difference.path
         segments: tuple[Segment, ...] = ()
         if path.startswith("headers."):
-            if self.is_sensitive_header(path.removeprefix("headers.")):
-                return replace(
-                    difference,
-                    primary=_maybe(self.token, difference.primary),
-                    candidate=_maybe(self.token, difference.candidate),
-                )
-            personal = False
+            name = path.removeprefix("headers.")
+            known = set(known)
+
+            def header(value: Any) -> Any:
+                if isinstance(value, str):
+                    return self.redact_header_value(name, value, known)
+                return _maybe(self.token, value) if self.is_sensitive_header(name) else value
+
+            return replace(
+                difference,
+                primary=header(difference.primary),
+                candidate=header(difference.candidate),
+            )
         elif path.startswith("$"):
             try:
                 segments = tuple(jsonpath.split(path))
@@ -312,8 +357,10 @@ class Redactor:
                 personal = self.is_personal_path(segments)
         else:
             personal = False
-        known = self.personal_strings(difference.primary) | self.personal_strings(
-            difference.candidate
+        known = (
+            set(known)
+            | self.personal_strings(difference.primary)
+            | self.personal_strings(difference.candidate)
         )
         return replace(
             difference,
@@ -370,19 +417,21 @@ class Redactor:
             self._redact(value, field_path, known, personal=personal), ensure_ascii=False
         )
 
-    def redact_outcome(self, outcome: AnyOutcome) -> AnyOutcome:
-        """An outcome with every difference (path and values) and every detail redacted."""
+    def redact_outcome(self, outcome: AnyOutcome, known: Iterable[str] = ()) -> AnyOutcome:
+        """An outcome with every difference (path and values) and every detail redacted;
+        `known`: personal values of the whole documents compared (`personal_strings`)."""
         if isinstance(outcome, Different):
             return replace(
                 outcome,
-                differences=tuple(self.redact_difference(d) for d in outcome.differences),
-                noise=tuple(self.redact_difference(d) for d in outcome.noise),
+                differences=tuple(self.redact_difference(d, known) for d in outcome.differences),
+                noise=tuple(self.redact_difference(d, known) for d in outcome.noise),
             )
         if isinstance(outcome, Skipped | CandidateFailed):
             # Details quote the request or the answer (a parameter that would not convert).
-            return replace(outcome, detail=self.redact_text(outcome.detail))
+            return replace(outcome, detail=self.redact_text(outcome.detail, known))
         if isinstance(outcome, NoiseOnly):
-            return replace(outcome, noise=tuple(self.redact_difference(d) for d in outcome.noise))
+            noise = tuple(self.redact_difference(d, known) for d in outcome.noise)
+            return replace(outcome, noise=noise)
         return outcome
 
     def redact_exchange(self, exchange: Exchange) -> Exchange:
@@ -392,6 +441,17 @@ class Redactor:
             target=self.redact_target(exchange.target),
             outcome=self.redact_outcome(exchange.outcome),
         )
+
+
+def _json_container(text: str) -> Any:
+    """The JSON object or array a text holds, else None."""
+    if text[:1] not in ("{", "["):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None
 
 
 def _maybe(function: Any, value: Any) -> Any:

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from shadow import codec
 from shadow.classify import Classification, TenantLookup, classify, read_graphql, tenant_of
 from shadow.compare import Comparator
 from shadow.diff import Difference
-from shadow.errors import RuleError, TranslationError
+from shadow.errors import BodyTooLargeError, DecodeError, RuleError, TranslationError
 from shadow.exchange import (
     Different,
     Exchange,
@@ -199,8 +200,30 @@ class Verifier:
             id=id,
         )
 
-    def _redacted(self, outcome: AnyOutcome) -> AnyOutcome:
-        return outcome if self.redactor is None else self.redactor.redact_outcome(outcome)
+    def _redacted(self, outcome: AnyOutcome, known: frozenset[str] = frozenset()) -> AnyOutcome:
+        if self.redactor is None:
+            return outcome
+        return self.redactor.redact_outcome(outcome, known)
+
+    def _personal_strings(self, *answers: Response | CandidateFailure) -> frozenset[str]:
+        """The personal values of the whole JSON bodies, not only of the values that differ: a
+        debtor's name under `name` is also hidden where a differing free-text note quotes it."""
+        assert self.redactor is not None
+        found: set[str] = set()
+        for answer in answers:
+            if not isinstance(answer, Response):
+                continue
+            content_type = answer.header("content-type")
+            try:
+                raw = codec.decode_content(
+                    answer.body, answer.header("content-encoding"), self.config.max_body_bytes
+                )
+                if not (codec.is_json_type(content_type) or codec.looks_like_json(raw)):
+                    continue
+                found |= self.redactor.personal_strings(codec.parse_json(raw, precise=False))
+            except (DecodeError, BodyTooLargeError):
+                continue  # the comparison has already said why it could not read this body
+        return frozenset(found)
 
     def _outcome(
         self,
@@ -218,10 +241,11 @@ class Verifier:
             answers.append(secondary)
         # Redacted before the noise tracker sees them (see the module docstring); redaction is
         # deterministic, so the same field still gets the same path in every exchange.
-        outcomes = [
-            self._redacted(outcome)
-            for outcome in self.comparator.compare_many(plan.route, primary, answers)
-        ]
+        compared = self.comparator.compare_many(plan.route, primary, answers)
+        known: frozenset[str] = frozenset()
+        if self.redactor is not None and any(o.kind != "equal" for o in compared):
+            known = self._personal_strings(primary, *answers)
+        outcomes = [self._redacted(outcome, known) for outcome in compared]
         against_secondary: tuple[Difference, ...] = ()
         if len(outcomes) == 2:
             second = outcomes[1]

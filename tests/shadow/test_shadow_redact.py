@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, unquote
 
 import pytest
 from hypothesis import given, settings
@@ -35,6 +37,8 @@ KEYS = [
     ("date_of_birth", True), ("national_id", True), ("card_number", True), ("pan", True),
     ("debtor_ref", True), ("amount", False), ("status", False), ("id", False),
     ("company", False), ("japan", False), ("due_date", False),
+    ("addressLine1", True), ("mobileNumber", True), ("phone2", True), ("pesel", True),
+    ("ip", True), ("client_ip_address", True), ("line1", False), ("page2", False),
 ]  # fmt: skip
 
 
@@ -415,3 +419,80 @@ def test_nested_form_names_and_values_quoted_in_other_fields_are_redacted() -> N
         "note": f"call {token} today",
         "debtors[0][phone]": REDACTOR.token("0612"),
     }
+
+
+def test_a_name_under_a_personal_field_is_hidden_where_a_differing_note_quotes_it() -> None:
+    """The personal values of the whole documents count, not only those of the difference."""
+    from shadow import ComparisonConfig, Request, Response, Verifier
+
+    config = ComparisonConfig.model_validate({"redaction": {"secret": SECRET}})
+    core = Verifier(config)
+    plan = core.plan(Request.of("GET", "/v2/accounts/7"))
+
+    def answer(note: str) -> Response:
+        body = {"name": "Anna Kowalska", "note": f"Call Anna Kowalska {note}"}
+        return Response.of(200, json.dumps(body), {"content-type": "application/json"})
+
+    exchange = core.settle(plan, answer("tomorrow"), answer("today"), answer("tomorrow"))
+    assert isinstance(exchange.outcome, Different)
+    stored = json.dumps([asdict(d) for d in exchange.outcome.differences], default=str)
+    assert "$.note" in stored
+    assert "Kowalska" not in stored
+    assert REDACTOR.token("Anna Kowalska") in stored
+
+
+def test_percent_encoded_personal_values_in_header_values_are_found() -> None:
+    location = Difference(
+        "headers.location",
+        "changed",
+        "/customers/anna.kowalska%40example.org?n=1&email=anna%40example.org",
+        "/customers/other",
+    )
+    redacted = REDACTOR.redact_difference(location)
+    assert "kowalska" not in str(redacted.primary).lower()
+    assert str(redacted.primary).startswith("/customers/")
+    headers = REDACTOR.redact_headers(
+        (
+            ("Referer", "https://crm.example/c/anna.kowalska%40example.org/edit"),
+            ("From", "anna%40example.org"),
+            ("Accept", "text/html"),
+        )
+    )
+    assert "kowalska" not in str(headers).lower()
+    assert "anna%40" not in str(headers)
+    assert headers[0][1].startswith("https://crm.example/c/pii:")
+    assert headers[2] == ("Accept", "text/html")
+
+
+def test_graphql_variables_in_a_query_string_are_redacted_as_json() -> None:
+    variables = json.dumps({"fullName": "Anna Kowalska", "phone": "600123456", "id": 7})
+    target = "/graphql?query=" + quote("query($id: ID!) { a(id: $id) { x } }")
+    target += "&variables=" + quote(variables)
+    redacted = REDACTOR.redact_target(target)
+    assert "Kowalska" not in unquote(redacted)
+    assert "600123456" not in unquote(redacted)
+    shown = json.loads(parse_qs(redacted.partition("?")[2])["variables"][0])
+    assert shown["id"] == 7
+    assert TOKEN.fullmatch(shown["fullName"])
+
+
+def test_a_lower_case_iban_is_found() -> None:
+    iban = "de89370400440532013000"
+    assert iban_valid(iban)
+    assert iban not in REDACTOR.redact_text(f"pay to {iban} today")
+
+
+def test_a_body_preview_cut_through_an_e_mail_address_leaves_no_piece_of_it() -> None:
+    from shadow import ComparisonConfig, Request, Response, Verifier
+
+    config = ComparisonConfig.model_validate({"redaction": {"secret": SECRET}})
+    core = Verifier(config)
+    plan = core.plan(Request.of("GET", "/page"))
+    primary = Response.of(200, '{"a": 1}', {"content-type": "application/json"})
+    text = "x" * 180 + " anna.kowalska@example.org and more text after the cut"
+    candidate = Response.of(200, text, {"content-type": "text/plain"})
+    exchange = core.settle(plan, primary, candidate)
+    assert isinstance(exchange.outcome, Different)
+    stored = json.dumps([asdict(d) for d in exchange.outcome.differences], default=str)
+    assert "text/plain: xxx" in stored
+    assert "kowalska" not in stored.lower()
