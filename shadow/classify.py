@@ -21,6 +21,7 @@ alone by any adapter).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -180,6 +181,15 @@ def _calls(payloads: list[Any], registry: Mapping[str, str]) -> GraphQLRequest:
         persisted = _persisted_hash(payload.get("extensions"))
         if document is None and persisted is not None:
             document = registry.get(persisted.lower())
+        elif (
+            isinstance(document, str)
+            and persisted is not None
+            and not _hashes_to(document, persisted)
+        ):
+            # A server that trusts the hash over the document would run another operation.
+            return GraphQLRequest(
+                error=f"the document sent does not match its persisted query hash {persisted[:12]}…"
+            )
         if document is None:
             if persisted is not None:
                 return GraphQLRequest(
@@ -195,6 +205,10 @@ def _calls(payloads: list[Any], registry: Mapping[str, str]) -> GraphQLRequest:
             return GraphQLRequest(error=f"the GraphQL document does not parse: {exc.message}")
         calls.append(GraphQLCall(operations, name, persisted))
     return GraphQLRequest(calls=tuple(calls))
+
+
+def _hashes_to(document: str, digest: str) -> bool:
+    return hashlib.sha256(document.encode("utf-8", "surrogatepass")).hexdigest() == digest.lower()
 
 
 def _persisted_hash(extensions: Any) -> str | None:

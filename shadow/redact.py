@@ -66,6 +66,8 @@ _SENSITIVE_HEADERS: Final = frozenset(
     {
         "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
         "apikey", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-session-id",
+        # A client's IP address is personal data too.
+        "x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip", "cf-connecting-ip",
     }
 )  # fmt: skip
 _SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key", "apikey")

@@ -306,10 +306,23 @@ PERSISTED = [
         "query",
     ),
     (
-        "document sent along is what counts",
+        "a document with its own hash",
+        gql({"query": QUERY, **persisted(QUERY)}),
+        "safe",
+        "every GraphQL operation is a query",
+    ),
+    (
+        "a mutation sent under a query's hash",
         gql({"query": MUTATION, **persisted(QUERY)}),
         "unsafe",
-        "mutation",
+        "does not match",
+    ),
+    (
+        # A server that trusts the hash over the document would run the mutation.
+        "a query sent under a mutation's hash",
+        gql({"query": QUERY, **persisted(MUTATION)}),
+        "unsafe",
+        "does not match",
     ),
 ]
 

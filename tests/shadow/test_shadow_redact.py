@@ -107,7 +107,7 @@ def test_documents_are_redacted_by_key_path_and_pattern() -> None:
 SENSITIVE = [
     ("Authorization", True), ("cookie", True), ("Set-Cookie", True), ("X-Api-Key", True),
     ("X-Session-Token", True), ("Proxy-Authorization", True), ("content-type", False),
-    ("accept", False),
+    ("accept", False), ("X-Forwarded-For", True), ("Forwarded", True), ("X-Real-IP", True),
 ]  # fmt: skip
 
 
