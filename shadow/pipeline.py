@@ -651,10 +651,7 @@ class Worker:
             try:
                 exchange = await mirror.handle(job)
             except Exception:  # a bug must cost one exchange, not the pipeline
-                redactor = mirror.verifier.redactor
-                target = job.request.target
-                shown = redactor.redact_target(target) if redactor is not None else target
-                log.exception("mirroring %s failed", shown[:100])
+                log.exception("mirroring %s failed", _shown_target(mirror, job.request)[:100])
                 self.counters.add(ANY_ROUTE, "dropped.internal_error")
                 exchange = None
             finally:
@@ -665,7 +662,13 @@ class Worker:
                 self._pending.exchanges.append(exchange)
                 if self.mirroring.record_file is not None and mirror.verifier.redactor:
                     at = exchange.at or datetime.now(UTC)
-                    self._pending.lines.append(line_of(job.request, mirror.verifier.redactor, at))
+                    try:
+                        line = line_of(job.request, mirror.verifier.redactor, at)
+                    except Exception:  # the exchange is kept; only its recording is lost
+                        log.exception("recording %s failed", _shown_target(mirror, job.request))
+                        self.counters.add(exchange.route, "unrecorded")
+                    else:
+                        self._pending.lines.append(line)
                 if len(self._pending.exchanges) >= self.settings.store_batch_size:
                     self._flush(mirror.verifier, with_noise=False)
 
@@ -744,6 +747,17 @@ class Worker:
             "store_pending": self._store_pending(),
             "routes": per_route(self.counters.totals),
         }
+
+
+def _shown_target(mirror: Mirror, request: Request) -> str:
+    """A request's target for a log line: redacted, or a placeholder when even that fails."""
+    redactor = mirror.verifier.redactor
+    if redactor is None:
+        return request.target
+    try:
+        return redactor.redact_target(request.target)
+    except Exception:
+        return f"{request.method} (a target that could not be redacted)"
 
 
 def _job_of(payload: LiveJob) -> Job:

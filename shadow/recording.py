@@ -43,7 +43,7 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
             try:
                 body = redactor.redact_json(codec.parse_json(request.body, precise=False))
                 kind = "json"
-            except DecodeError:
+            except (DecodeError, RecursionError):  # unreadable, or too deep to walk
                 kind = "omitted"
         else:
             # Plain text, XML, a GraphQL document sent as application/graphql: no field names

@@ -83,6 +83,8 @@ _CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
 _DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
 _PROPAGATE_MIN: Final = 3
+# A header value that is one URL or absolute path, nothing around it.
+_URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>/[^\s]*)")
 
 
 def _normal_key(key: str) -> str:
@@ -275,12 +277,10 @@ class Redactor:
         decoded = unquote(value)
         if not self.personal_spans(decoded) and not any(k in decoded for k in known):
             return self.redact_text(value, known)
-        scheme, sep, rest = value.partition("://")
-        if sep and "/" in rest:
-            host, _, target = rest.partition("/")
-            return f"{scheme}://{host}/" + self.redact_target(target, known).lstrip("/")
-        if value.startswith("/"):
-            return self.redact_target(value, known)
+        url = _URL.fullmatch(value)
+        if url is not None:  # the whole value is one URL or path: keep its shape
+            origin = self.redact_text(unquote(url.group("origin") or ""), known)
+            return origin + self.redact_target(url.group("target"), known)
         return self.redact_text(decoded, known)
 
     def redact_target(self, target: str, known: Iterable[str] = ()) -> str:
@@ -321,9 +321,15 @@ class Redactor:
             if personal:
                 shown = self.token(plain_value)
             elif (document := _json_container(plain_value)) is not None:
-                redacted = self._redact(document, (), known | self.personal_strings(document),
-                                        personal=False)  # fmt: skip
-                shown = json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
+                try:
+                    found_here = self.personal_strings(document)
+                    redacted = self._redact(document, (), known | found_here, personal=False)
+                except RecursionError:  # too deep to walk: nothing in it is known harmless
+                    shown = self.token(plain_value)
+                else:
+                    # Scanned as text as well: a card number written as a JSON number.
+                    text = json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
+                    shown = self.redact_text(text, known)
             else:
                 shown = self.redact_text(plain_value, known)
             # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
@@ -333,7 +339,25 @@ class Redactor:
 
     def redact_difference(self, difference: Difference, known: Iterable[str] = ()) -> Difference:
         """A difference with both values redacted alike (so equal values keep equal tokens);
-        `known`: personal values found elsewhere in the documents, hidden here too."""
+        `known`: personal values found elsewhere in the documents, hidden here too. Values
+        nested too deeply to walk become one token each, and so does the path."""
+        try:
+            return self._redact_difference(difference, known)
+        except RecursionError:
+            return replace(
+                difference,
+                path=jsonpath.render([self.token(difference.path)]),
+                primary=_maybe(self._token_of_anything, difference.primary),
+                candidate=_maybe(self._token_of_anything, difference.candidate),
+            )
+
+    def _token_of_anything(self, value: Any) -> str:
+        try:
+            return self.token(json.dumps(value, sort_keys=True, default=str))
+        except RecursionError:
+            return self.token(repr(type(value)))
+
+    def _redact_difference(self, difference: Difference, known: Iterable[str]) -> Difference:
         path = difference.path
         segments: tuple[Segment, ...] = ()
         if path.startswith("headers."):

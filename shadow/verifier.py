@@ -124,7 +124,8 @@ class Verifier:
             path_values=self.router.path_values(request, scope.path)
             if decides and scope.path
             else (),
-            graphql_arguments=decides and graphql is not None,
+            graphql=graphql,
+            deep=decides,
         )
 
         def skipped(skip: Skipped) -> Plan:
@@ -223,6 +224,8 @@ class Verifier:
                 found |= self.redactor.personal_strings(codec.parse_json(raw, precise=False))
             except (DecodeError, BodyTooLargeError):
                 continue  # the comparison has already said why it could not read this body
+            except RecursionError:
+                continue  # too deep to walk; each difference is still redacted on its own
         return frozenset(found)
 
     def _outcome(

@@ -500,3 +500,58 @@ def test_a_body_preview_cut_through_an_e_mail_address_leaves_no_piece_of_it() ->
     stored = json.dumps([asdict(d) for d in exchange.outcome.differences], default=str)
     assert "text/plain: xxx" in stored
     assert "kowalska" not in stored.lower()
+
+
+def test_values_nested_too_deeply_to_walk_are_tokenised_not_raised() -> None:
+    """A RecursionError here would cost the exchange (or the recording line) in the worker."""
+    from datetime import UTC, datetime
+
+    from shadow import ComparisonConfig, Request, Response, Verifier
+    from shadow.recording import line_of
+
+    core = Verifier(ComparisonConfig.model_validate({"redaction": {"secret": SECRET}}))
+    deep = "[" * 1200 + "]" * 1200
+    request = Request.of("GET", "/x?q=" + quote(deep) + "&mail=anna%40example.org")
+    json_type = {"content-type": "application/json"}
+    exchange = core.settle(
+        core.plan(request),
+        Response.of(200, '{"a": 1}', json_type),
+        Response.of(200, '{"a": 2}', json_type),
+    )
+    assert "[[" not in unquote(exchange.target)
+    assert "anna" not in exchange.target
+    assert "[[" not in line_of(request, REDACTOR, datetime.now(UTC))
+    # Deep but equal on both sides: only the search of the whole answers for personal values
+    # walks it.
+    nested = "[" * 1100 + '"anna@example.org"' + "]" * 1100
+    exchange = core.settle(
+        core.plan(Request.of("GET", "/y")),
+        Response.of(200, '{"a": ' + nested + ', "b": "anna@example.org 1"}', json_type),
+        Response.of(200, '{"a": ' + nested + ', "b": "anna@example.org 2"}', json_type),
+    )
+    assert isinstance(exchange.outcome, Different)
+    stored = json.dumps([asdict(d) for d in exchange.outcome.differences], default=str)
+    assert "$.b" in stored
+    assert "example.org" not in stored
+
+
+@pytest.mark.parametrize(
+    ("value", "personal"),
+    [
+        ("+49 30 1234567 at https://x/%20", "+49 30 1234567"),
+        ("mail anna.kowalska@example.org, see https://crm.example.org/a%20b", "anna.kowalska@"),
+        ("https://anna.kowalska@example.org/x%20y", "anna.kowalska@"),
+        ("DE89370400440532013000 https://x.org/p%20", "DE8937"),
+    ],
+)
+def test_a_header_value_with_a_url_and_an_escape_keeps_nothing_personal(
+    value: str, personal: str
+) -> None:
+    assert personal not in REDACTOR.redact_header_value("X-Info", value)
+    difference = REDACTOR.redact_difference(Difference("headers.x-info", "changed", value, "-"))
+    assert personal not in str(difference.primary)
+
+
+def test_a_card_number_written_as_a_json_number_in_a_query_value_is_found() -> None:
+    target = "/g?variables=" + quote('{"ref": 4111111111111111, "n": 3}')
+    assert "4111111111111111" not in REDACTOR.redact_target(target)
