@@ -32,12 +32,15 @@ from urllib.parse import parse_qsl
 from graphql import GraphQLError, OperationDefinitionNode, parse, print_ast
 from graphql.language import (
     ArgumentNode,
+    EnumValueNode,
     FieldNode,
     FloatValueNode,
     IntValueNode,
+    NullValueNode,
     ObjectFieldNode,
     StringValueNode,
     ValueNode,
+    VariableDefinitionNode,
     VariableNode,
     Visitor,
     visit,
@@ -68,6 +71,8 @@ class GraphQLCall:
     operations: tuple[Operation, ...]
     operation_name: str | None = None
     persisted_hash: str | None = None
+    document: str = ""  # as sent, or from the persisted-query registry
+    variables: Any = None  # as sent (a JSON object, or text holding one, is read as one)
 
     @property
     def selected(self) -> Operation | None:
@@ -128,6 +133,7 @@ def read_graphql(request: Request, persisted: Mapping[str, str] | None = None) -
                     "query": document,
                     "operationName": request.param("operationName"),
                     "extensions": _json_or_none(extensions),
+                    "variables": request.param("variables"),
                 }
             ],
             registry,
@@ -142,7 +148,12 @@ def read_graphql(request: Request, persisted: Mapping[str, str] | None = None) -
     kind = codec.media_type(content_type)
     if kind == "application/graphql":
         text = request.body.decode("utf-8", errors="replace")
-        return _calls([{"query": text, "operationName": request.param("operationName")}], registry)
+        payload = {
+            "query": text,
+            "operationName": request.param("operationName"),
+            "variables": request.param("variables"),
+        }
+        return _calls([payload], registry)
     if not codec.is_json_type(content_type):
         return GraphQLRequest(error=f"unsupported Content-Type {kind!r} for a GraphQL request")
     try:
@@ -203,7 +214,10 @@ def _calls(payloads: list[Any], registry: Mapping[str, str]) -> GraphQLRequest:
             operations = _operations(document)
         except GraphQLError as exc:
             return GraphQLRequest(error=f"the GraphQL document does not parse: {exc.message}")
-        calls.append(GraphQLCall(operations, name, persisted))
+        variables = payload.get("variables")
+        if isinstance(variables, str):  # many servers decode variables sent as a JSON string
+            variables = _json_or_none(variables)
+        calls.append(GraphQLCall(operations, name, persisted, document, variables))
     return GraphQLRequest(calls=tuple(calls))
 
 
@@ -327,17 +341,20 @@ def tenant_of(
     path_params: Mapping[str, str] | None = None,
     *,
     path_values: Iterable[str] = (),
-    graphql_arguments: bool = False,
+    graphql: GraphQLRequest | None = None,
+    deep: bool = False,
 ) -> TenantLookup:
     """The tenant a request names in the configured places (header, query, path, JSON field).
 
     Every occurrence counts: a header or query parameter given twice (servers differ on which
     one they read), each request of a JSON batch, and `path_values`, the tenant path parameter
     as other route templates read the path (a method the matched route does not list must not
-    hide it). With `graphql_arguments`, the arguments and input fields of the GraphQL document
-    named like the JSON field's last key (`tenantId`), literals or variables, count too: a
-    mutation can name its tenant inline. A body that cannot be read (content-encoded) while a
-    JSON field is configured gives no tenant, since it might name another.
+    hide it). `deep` is for an unsafe request, where the tenant decides: then the GraphQL's own
+    arguments and input fields named like the tenant (`scope.argument`: literals, variables,
+    variables' defaults) count too, and so does that name anywhere in the variables; a body
+    that looks like JSON but cannot be read, GraphQL that cannot be read (`graphql.error`), and
+    a content-encoded body while a JSON field is configured give no tenant: any of them might
+    name another.
     """
     found: list[tuple[str, str]] = []
     if scope.header is not None:
@@ -353,25 +370,33 @@ def tenant_of(
         if path_params and scope.path in path_params:
             values.insert(0, path_params[scope.path])
         found += [(f"path parameter {scope.path}", value) for value in values]
-    if scope.json_field is not None:
-        if request.body and _content_encoded(request):
-            return TenantLookup(
-                None,
-                f"the body is content-encoded, so its {scope.json_field} cannot be checked",
-            )
-        field_path = jsonpath.parse(scope.json_field)
-        body = _json_body(request.body) if request.body else None
-        items = body if isinstance(body, list) else [body]
-        key = next((seg for seg in reversed(field_path) if isinstance(seg, str)), None)
-        try:
-            for item in items:
+    argument = scope.argument
+    try:
+        if scope.json_field is not None or (deep and argument is not None):
+            unreadable = _unreadable_body(request, scope, deep=deep)
+            if unreadable is not None:
+                return TenantLookup(None, unreadable)
+        if scope.json_field is not None:
+            field_path = jsonpath.parse(scope.json_field)
+            body = _json_body(request.body) if request.body else None
+            for item in body if isinstance(body, list) else [body]:
                 value = _scalar(jsonpath.get(item, field_path, default=None))
                 if value is not None:
                     found.append((f"JSON field {scope.json_field}", value))
-            if graphql_arguments and key is not None:
-                found += _graphql_argument_sources(request, items, key)
-        except _NotATenantError as exc:
-            return TenantLookup(None, f"the request names its tenant as {exc}, no tenant id")
+        if deep and graphql is not None and graphql.error is not None:
+            return TenantLookup(
+                None,
+                f"its GraphQL cannot be read ({graphql.error}), so whose data it changes cannot "
+                "be checked",
+            )
+        if deep and argument is not None:
+            for call in _calls_to_check(request, graphql):
+                found += [(f"GraphQL argument {argument}", value)
+                          for value in _arguments(call, argument)]  # fmt: skip
+                found += [(f"GraphQL variable {argument}", value)
+                          for value in _named_anywhere(call.variables, argument)]  # fmt: skip
+    except _NotATenantError as exc:
+        return TenantLookup(None, f"the request names its tenant as {exc}, no tenant id")
     found = [(where, value) for where, value in found if value]
     if not found:
         return TenantLookup(None, "the request names no tenant")
@@ -380,6 +405,20 @@ def tenant_of(
         places = ", ".join(f"{where}={value!r}" for where, value in dict.fromkeys(found))
         return TenantLookup(None, f"the request names different tenants ({places})")
     return TenantLookup(named.pop(), "from " + ", ".join(dict.fromkeys(w for w, _ in found)))
+
+
+def _unreadable_body(request: Request, scope: TenantScope, *, deep: bool) -> str | None:
+    """Why the body cannot be searched for a tenant, or None."""
+    if not request.body:
+        return None
+    if _content_encoded(request):
+        return "the body is content-encoded, so the tenant it names cannot be checked"
+    if deep and request.body.lstrip()[:1] in (b"{", b"[") and _json_body(request.body) is None:
+        # Other parsers accept what this one refuses (trailing text, comments, deep nesting).
+        return (
+            "the body looks like JSON but cannot be read, so the tenant it names cannot be checked"
+        )
+    return None
 
 
 def _content_encoded(request: Request) -> bool:
@@ -395,59 +434,97 @@ def _json_body(body: bytes) -> Any:
         return None
 
 
-def _graphql_argument_sources(
-    request: Request, items: list[Any], key: str
-) -> list[tuple[str, str]]:
-    documents = list(items)
-    if (document := request.param("query")) is not None:  # GraphQL over GET
-        documents.append(
-            {"query": document, "variables": _json_or_none(request.param("variables"))}
-        )
-    return [(f"GraphQL argument {key}", value) for value in _graphql_arguments(documents, key)]
-
-
-def _graphql_arguments(items: list[Any], key: str) -> list[str]:
-    """The values of the arguments and input fields named `key` in the documents of `items`
-    (GraphQL request objects), with variables resolved; unreadable values as their text."""
-    values: list[str] = []
+def _calls_to_check(request: Request, graphql: GraphQLRequest | None) -> list[GraphQLCall]:
+    """The GraphQL calls whose arguments name tenants: those read from a GraphQL path, or, on
+    any other path, JSON bodies shaped like GraphQL (a server may route `/GraphQL` as well)."""
+    if graphql is not None:
+        return list(graphql.calls)
+    body = _json_body(request.body) if request.body else None
+    items = body if isinstance(body, list) else [body]
+    calls = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("query"), str):
-            continue
-        given = item.get("variables")
-        variables: dict[str, Any] = given if isinstance(given, dict) else {}
-        try:
-            tree = parse(item["query"], no_location=True)
-        except GraphQLError:
-            continue  # the classification already refuses a document that does not parse
-        found: list[ValueNode] = []
-        visit(tree, _ArgumentsNamed(key, found))
-        for node in found:
-            if isinstance(node, VariableNode):
-                value = _scalar(variables.get(node.name.value))
-            elif isinstance(node, FloatValueNode):
-                value = _scalar(float(node.value))
-            elif isinstance(node, IntValueNode | StringValueNode):
-                value = _scalar(node.value)
+        if isinstance(item, dict) and isinstance(item.get("query"), str):
+            variables = item.get("variables")
+            if isinstance(variables, str):
+                variables = _json_or_none(variables)
+            calls.append(GraphQLCall((), document=item["query"], variables=variables))
+    return calls
+
+
+def _arguments(call: GraphQLCall, key: str) -> list[str]:
+    """The values of the arguments and input fields named `key` in a call's document, with
+    variables resolved (from the call's variables, else the variable's default)."""
+    try:
+        tree = parse(call.document, no_location=True)
+    except GraphQLError:
+        return []  # no server runs it either; the classification already calls it unsafe
+    variables: dict[str, Any] = call.variables if isinstance(call.variables, dict) else {}
+    finder = _ArgumentsNamed(key)
+    visit(tree, finder)
+    values = []
+    for node in finder.found:
+        if isinstance(node, VariableNode):
+            name = node.name.value
+            if name in variables:
+                value = _scalar(variables[name])
+            elif (default := finder.defaults.get(name)) is not None:
+                value = _literal(default)
             else:
-                raise _NotATenantError(print_ast(node))
-            if value is not None:
-                values.append(value)
+                value = None
+        else:
+            value = _literal(node)
+        if value is not None:
+            values.append(value)
     return values
 
 
+def _literal(node: ValueNode) -> str | None:
+    if isinstance(node, NullValueNode):
+        return None
+    if isinstance(node, FloatValueNode):
+        return _scalar(float(node.value))
+    if isinstance(node, IntValueNode | StringValueNode | EnumValueNode):
+        return _scalar(node.value)
+    raise _NotATenantError(print_ast(node))
+
+
+def _named_anywhere(value: Any, key: str, depth: int = 0) -> list[str]:
+    """Every value under a key named `key` at any depth of a JSON value (an input object given
+    as a variable holds its tenant one level down)."""
+    if depth > 64:
+        raise _NotATenantError("a value nested too deeply to search")
+    found = []
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name == key:
+                if (text := _scalar(item)) is not None:
+                    found.append(text)
+            else:
+                found += _named_anywhere(item, key, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            found += _named_anywhere(item, key, depth + 1)
+    return found
+
+
 class _ArgumentsNamed(Visitor):
-    def __init__(self, key: str, found: list[ValueNode]) -> None:
+    def __init__(self, key: str) -> None:
         super().__init__()
         self._key = key
-        self._found = found
+        self.found: list[ValueNode] = []
+        self.defaults: dict[str, ValueNode] = {}
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
         if node.name.value == self._key:
-            self._found.append(node.value)
+            self.found.append(node.value)
 
     def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
         if node.name.value == self._key:
-            self._found.append(node.value)
+            self.found.append(node.value)
+
+    def enter_variable_definition(self, node: VariableDefinitionNode, *_: Any) -> None:
+        if node.default_value is not None:
+            self.defaults[node.variable.name.value] = node.default_value
 
 
 class _NotATenantError(Exception):

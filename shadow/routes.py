@@ -39,7 +39,7 @@ class RouteMatch:
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def compile_path(template: str) -> re.Pattern[str]:
+def compile_path(template: str, *, ignore_case: bool = False) -> re.Pattern[str]:
     """`/v2/accounts/{id}` → a pattern whose group `id` takes one path segment."""
     pattern = []
     position = 0
@@ -48,7 +48,7 @@ def compile_path(template: str) -> re.Pattern[str]:
         pattern.append(f"(?P<{placeholder.group(1)}>[^/]+)")
         position = placeholder.end()
     pattern.append(re.escape(template[position:]))
-    return re.compile("".join(pattern) + r"/?\Z")
+    return re.compile("".join(pattern) + r"/?\Z", re.IGNORECASE if ignore_case else 0)
 
 
 _ESCAPE: Final = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -56,17 +56,31 @@ _UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 
 def normal_path(path: str) -> str:
-    """A path with percent-encoded unreserved characters decoded (`/%67raphql` is `/graphql`
-    to any server, RFC 3986 6.2.2.2), so that routes, GraphQL paths and the tenant check see
-    what the server will; other escapes (`%2F`) keep their meaning and stay."""
-    if "%" not in path:
+    """A path as servers commonly read it, so that routes, GraphQL paths and the tenant check
+    see what the server will: escaped unreserved characters decoded (`/%67raphql` is
+    `/graphql`, RFC 3986 6.2.2.2), `.` and `..` segments resolved, empty segments (`//`) and
+    segment parameters (`/graphql;x=1`, as Java servers drop them) removed. Other escapes
+    (`%2F`) keep their meaning and stay."""
+    if "%" in path:
+
+        def decoded(escape: re.Match[str]) -> str:
+            char = chr(int(escape.group(1), 16))
+            return char if char in _UNRESERVED else escape.group(0).upper()
+
+        path = _ESCAPE.sub(decoded, path)
+    if not any(mark in path for mark in ("/.", "//", ";")):
         return path
-
-    def decoded(escape: re.Match[str]) -> str:
-        char = chr(int(escape.group(1), 16))
-        return char if char in _UNRESERVED else escape.group(0).upper()
-
-    return _ESCAPE.sub(decoded, path)
+    segments: list[str] = []
+    parts = path.split("/")
+    for part in parts[1:]:
+        part = part.partition(";")[0]
+        if part == "..":
+            if segments:
+                segments.pop()
+        elif part not in ("", "."):
+            segments.append(part)
+    trailing = "/" if parts[-1] in ("", ".", "..") and segments else ""
+    return "/" + "/".join(segments) + trailing
 
 
 class Router:
@@ -77,8 +91,13 @@ class Router:
         self._routes = tuple((route, compile_path(route.match.path)) for route in config.routes)
         # A route that matches a GraphQL operation makes its path a GraphQL path as well.
         graphql_routes = [route.match.path for route in config.routes if route.match.graphql]
+        # Case-insensitive, as many servers route: `/GraphQL` must not pass for a REST path.
         self._graphql_paths = tuple(
-            compile_path(path) for path in (*config.graphql_paths, *graphql_routes)
+            compile_path(path, ignore_case=True)
+            for path in (*config.graphql_paths, *graphql_routes)
+        )
+        self._tenant_paths = tuple(
+            compile_path(route.match.path, ignore_case=True) for route in config.routes
         )
         self.default = RouteMatch(DEFAULT_ROUTE, config.default_route)
 
@@ -93,7 +112,7 @@ class Router:
         tenant in the path because the request used a method its route does not list."""
         path = normal_path(request.path)
         values = []
-        for _, pattern in self._routes:
+        for pattern in self._tenant_paths:
             found = pattern.match(path)
             if found is not None and found.groupdict().get(name) is not None:
                 values.append(unquote(found.group(name)))

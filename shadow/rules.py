@@ -449,6 +449,24 @@ class TenantScope(Rule):
     json_field: JsonPath | None = Field(
         default=None, description="Field of a JSON body, e.g. $.tenant_id or $.variables.tenantId."
     )
+    graphql_argument: str | None = Field(
+        default=None,
+        pattern=r"^[_A-Za-z][_0-9A-Za-z]*$",
+        description=(
+            "The GraphQL argument and input field naming the tenant (e.g. tenantId), checked in "
+            "unsafe requests wherever it occurs; default: the last key of json_field."
+        ),
+    )
+
+    @property
+    def argument(self) -> str | None:
+        """The GraphQL name a tenant goes by, if any is known."""
+        if self.graphql_argument is not None:
+            return self.graphql_argument
+        if self.json_field is None:
+            return None
+        keys = [segment for segment in jsonpath.parse(self.json_field) if isinstance(segment, str)]
+        return keys[-1] if keys else None
 
 
 Detector = Literal["email", "iban", "card", "phone"]

@@ -10,12 +10,14 @@ an inline GraphQL argument, a method override).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from urllib.parse import quote
 
 import pytest
 
 from shadow import ComparisonConfig, Request, Verifier
+from shadow.message import headers_of
 
 TEST_TENANT = "10000001"
 REAL_TENANT = "42"
@@ -53,6 +55,12 @@ CONFIG = ComparisonConfig.model_validate(
     }
 )
 DUMP = "mutation($t: ID!){ startAccountDump(tenantId: $t){ id } }"
+REGISTERED_DUMP = "mutation($t: ID!){ startAccountDump(tenantId: $t){ id } }"
+CONFIG = CONFIG.model_copy(
+    update={
+        "graphql_persisted": {hashlib.sha256(REGISTERED_DUMP.encode()).hexdigest(): REGISTERED_DUMP}
+    }
+)
 
 
 def mirrored(request: Request) -> bool:
@@ -149,6 +157,96 @@ BYPASSES = [
     ),
     ("a _method parameter on a GET", Request.of("GET", "/v2/accounts/7?_method=DELETE")),
     (
+        "a variable's default",
+        graphql({"query": 'mutation($t: ID = "42"){ startAccountDump(tenantId: $t){ id } }'}),
+    ),
+    (
+        "a tenant inside an input object given as a variable",
+        graphql(
+            {
+                "query": "mutation($in: DumpInput!){ startAccountDump(input: $in){ id } }",
+                "variables": {"in": {"tenantId": REAL_TENANT}},
+            }
+        ),
+    ),
+    (
+        "variables sent as a JSON string",
+        graphql({"query": DUMP, "variables": json.dumps({"t": REAL_TENANT})}),
+    ),
+    (
+        "a persisted mutation sent by its hash alone",
+        graphql(
+            {
+                "variables": {"t": REAL_TENANT},
+                "extensions": {
+                    "persistedQuery": {
+                        "version": 1,
+                        "sha256Hash": hashlib.sha256(REGISTERED_DUMP.encode()).hexdigest(),
+                    }
+                },
+            }
+        ),
+    ),
+    (
+        "a document sent as application/graphql",
+        Request.of(
+            "POST",
+            "/graphql",
+            {**SCOPED, "content-type": "application/graphql"},
+            b'mutation { startAccountDump(tenantId: "42") { id } }',
+        ),
+    ),
+    (
+        "GraphQL posted as a form",
+        Request.of(
+            "POST",
+            "/graphql",
+            {**SCOPED, "content-type": "application/x-www-form-urlencoded"},
+            b"query=" + quote(DUMP).encode() + b"&variables=" + quote('{"t":"42"}').encode(),
+        ),
+    ),
+    (
+        "a JSON body with trailing text",
+        Request.of(
+            "POST",
+            "/graphql",
+            {**JSON, **SCOPED},
+            json.dumps(dump_of(REAL_TENANT)).encode() + b" x",
+        ),
+    ),
+    (
+        "a JSON body with a byte that is not UTF-8",
+        Request.of(
+            "POST",
+            "/v2/accounts/7/notes",
+            {**JSON, **SCOPED},
+            b'{"note": "\xff", "variables": {"tenantId": "42"}}',
+        ),
+    ),
+    (
+        "a mixed-case GraphQL path",
+        Request.of(
+            "POST",
+            "/GraphQL",
+            {**JSON, **SCOPED},
+            json.dumps({"query": 'mutation { startAccountDump(tenantId: "42") { id } }'}).encode(),
+        ),
+    ),
+    (
+        "a dot segment before the tenant's path",
+        Request.of("POST", f"/v2/./clients/{REAL_TENANT}/account-dumps", SCOPED),
+    ),
+    (
+        "a doubled slash before the tenant's path",
+        # Built directly: as a URL, `//v2/...` would name a host.
+        Request("POST", f"//v2/clients/{REAL_TENANT}/account-dumps", headers=headers_of(SCOPED)),
+    ),
+    ("a mutation over GET on a mixed-case path", get_graphql("mutation { x }", path="/GraphQL")),
+    (
+        "a mutation over GET with a segment parameter",
+        get_graphql("mutation { x }", path="/graphql;a=1"),
+    ),
+    (
         "a _method field on a read-only POST",
         Request.of(
             "POST",
@@ -177,6 +275,33 @@ CONTROLS = [
     ("a read-only POST", Request.of("POST", "/v2/search", JSON, b'{"q": "x"}')),
     ("an override to GET", Request.of("GET", "/v2/accounts/7", {"X-HTTP-Method-Override": "GET"})),
     ("a GraphQL query over GET", get_graphql("{ accounts { id } }")),
+    (
+        "the tenant as an Int literal",
+        graphql({"query": f"mutation {{ d(tenantId: {TEST_TENANT}) }}"}),
+    ),
+    ("a null tenant argument", graphql({"query": "mutation { d(tenantId: null, x: 1) }"})),
+    (
+        "a variable's default naming the test tenant",
+        graphql({"query": f'mutation($t: ID = "{TEST_TENANT}"){{ d(tenantId: $t) }}'}),
+    ),
+    (
+        "an input object variable naming the test tenant",
+        graphql(
+            {
+                "query": "mutation($in: DumpInput!){ startAccountDump(input: $in){ id } }",
+                "variables": {"in": {"tenantId": TEST_TENANT, "kind": "full"}},
+            }
+        ),
+    ),
+    (
+        "a form post of the test tenant (no JSON in it)",
+        Request.of(
+            "POST",
+            "/api/note.php",
+            {**SCOPED, "content-type": "application/x-www-form-urlencoded"},
+            b"text=hello",
+        ),
+    ),
 ]
 
 
@@ -189,3 +314,25 @@ def test_a_repeated_graphql_parameter_is_refused_with_its_reason() -> None:
     plan = Verifier(CONFIG, allow_unredacted=True).plan(get_graphql("{ a }", "{ b }"))
     assert plan.skip is not None
     assert "repeats query" in plan.skip.detail
+
+
+def test_without_a_json_field_the_configured_graphql_argument_is_checked() -> None:
+    config = ComparisonConfig.model_validate(
+        {
+            "graphql_paths": ["/graphql"],
+            "tenant_scope": {"header": "X-Client-Id", "graphql_argument": "clientId"},
+        }
+    )
+    core = Verifier(config, allow_unredacted=True)
+
+    def plan_for(client: str) -> bool:
+        request = graphql({"query": f'mutation {{ d(clientId: "{client}") }}'})
+        return core.plan(request, is_test_tenant=lambda t: t == TEST_TENANT).mirror
+
+    assert plan_for(TEST_TENANT)
+    assert not plan_for(REAL_TENANT)
+
+
+def test_a_graphql_argument_name_is_validated() -> None:
+    with pytest.raises(ValueError, match="graphql_argument"):
+        ComparisonConfig.model_validate({"tenant_scope": {"graphql_argument": "tenant-id"}})
