@@ -427,11 +427,20 @@ def _content_encoded(request: Request) -> bool:
 
 
 def _json_body(body: bytes) -> Any:
-    # Read whatever the Content-Type says: servers often parse a body as JSON regardless.
+    """The JSON a body holds, whatever its Content-Type says (servers often parse it anyway);
+    None when it does not parse or repeats a key, which parsers resolve differently (the first
+    value or the last)."""
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_without_repeated_keys)
     except (ValueError, RecursionError):
         return None
+
+
+def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("a repeated key")
+    return result
 
 
 def _calls_to_check(request: Request, graphql: GraphQLRequest | None) -> list[GraphQLCall]:

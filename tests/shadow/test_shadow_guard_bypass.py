@@ -224,6 +224,17 @@ BYPASSES = [
         ),
     ),
     (
+        "a repeated key in the JSON body (parsers keep the first or the last)",
+        Request.of(
+            "POST",
+            "/graphql",
+            {**JSON, **SCOPED},
+            b'{"query": "mutation($t: ID!){ d(tenantId: $t) }", "variables": {"t": "42", "t": "'
+            + TEST_TENANT.encode()
+            + b'"}}',
+        ),
+    ),
+    (
         "a mixed-case GraphQL path",
         Request.of(
             "POST",
