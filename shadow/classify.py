@@ -156,6 +156,12 @@ def read_graphql(request: Request, persisted: Mapping[str, str] | None = None) -
         return _calls([payload], registry)
     if not codec.is_json_type(content_type):
         return GraphQLRequest(error=f"unsupported Content-Type {kind!r} for a GraphQL request")
+    in_url = sorted({name for name, _ in request.query if name in _GRAPHQL_PARAMS})
+    if in_url:
+        # Some servers take the URL's value over the body's (express-graphql does).
+        return GraphQLRequest(
+            error=f"a JSON POST with {', '.join(in_url)} in its URL too is ambiguous"
+        )
     try:
         payload = json.loads(request.body)
     except (ValueError, RecursionError) as exc:
@@ -364,7 +370,8 @@ def tenant_of(
         ]
     if scope.query is not None:
         found += [(f"query parameter {scope.query}", value.strip())
-                  for key, value in request.query if key == scope.query]  # fmt: skip
+                  for key, value in request.query
+                  if key.lower() == scope.query.lower()]  # fmt: skip
     if scope.path is not None:
         values = list(path_values)
         if path_params and scope.path in path_params:
@@ -390,6 +397,10 @@ def tenant_of(
                 "be checked",
             )
         if deep and argument is not None:
+            # Anywhere in the body, in any case: ASP.NET reads JSON names case-insensitively.
+            if request.body and (body := _json_body(request.body)) is not None:
+                found += [(f"JSON name {argument}", value)
+                          for value in _named_anywhere(body, argument)]  # fmt: skip
             for call in _calls_to_check(request, graphql):
                 found += [(f"GraphQL argument {argument}", value)
                           for value in _arguments(call, argument)]  # fmt: skip
@@ -413,7 +424,9 @@ def _unreadable_body(request: Request, scope: TenantScope, *, deep: bool) -> str
         return None
     if _content_encoded(request):
         return "the body is content-encoded, so the tenant it names cannot be checked"
-    if deep and request.body.lstrip()[:1] in (b"{", b"[") and _json_body(request.body) is None:
+    form = codec.media_type(request.header("content-type")) == _FORM_TYPE
+    looks_like_json = _without_bom(request.body).lstrip()[:1] in (b"{", b"[")
+    if deep and not form and looks_like_json and _json_body(request.body) is None:
         # Other parsers accept what this one refuses (trailing text, comments, deep nesting).
         return (
             "the body looks like JSON but cannot be read, so the tenant it names cannot be checked"
@@ -431,9 +444,14 @@ def _json_body(body: bytes) -> Any:
     None when it does not parse or repeats a key, which parsers resolve differently (the first
     value or the last)."""
     try:
-        return json.loads(body, object_pairs_hook=_without_repeated_keys)
+        return json.loads(_without_bom(body), object_pairs_hook=_without_repeated_keys)
     except (ValueError, RecursionError):
         return None
+
+
+def _without_bom(body: bytes) -> bytes:
+    # Servers strip a byte-order mark before they parse; so must the check.
+    return body.removeprefix(b"\xef\xbb\xbf")
 
 
 def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -465,8 +483,9 @@ def _arguments(call: GraphQLCall, key: str) -> list[str]:
     variables resolved (from the call's variables, else the variable's default)."""
     try:
         tree = parse(call.document, no_location=True)
-    except GraphQLError:
-        return []  # no server runs it either; the classification already calls it unsafe
+    except (GraphQLError, RecursionError):
+        # Another parser may read what this one cannot (a limit on nesting, say).
+        raise _NotATenantError("a GraphQL document that cannot be read") from None
     variables: dict[str, Any] = call.variables if isinstance(call.variables, dict) else {}
     finder = _ArgumentsNamed(key)
     visit(tree, finder)
@@ -505,7 +524,7 @@ def _named_anywhere(value: Any, key: str, depth: int = 0) -> list[str]:
     found = []
     if isinstance(value, dict):
         for name, item in value.items():
-            if name == key:
+            if name.lower() == key.lower():
                 if (text := _scalar(item)) is not None:
                     found.append(text)
             else:

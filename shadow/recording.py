@@ -57,7 +57,12 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
         "body": body,
         "body_kind": kind,
     }
-    return json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+    line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (`"\ud800"` in a body): escaped, still JSON
+        line = json.dumps(record, ensure_ascii=True, default=str, separators=(",", ":"))
+    return line
 
 
 def _media_type(content_type: str | None) -> str:

@@ -328,7 +328,8 @@ class Redactor:
                     shown = self.token(plain_value)
                 else:
                     # Scanned as text as well: a card number written as a JSON number.
-                    text = json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
+                    # ASCII: a lone surrogate (`\ud800` in the JSON) cannot be percent-encoded.
+                    text = json.dumps(redacted, ensure_ascii=True, separators=(",", ":"))
                     shown = self.redact_text(text, known)
             else:
                 shown = self.redact_text(plain_value, known)

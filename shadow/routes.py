@@ -39,8 +39,11 @@ class RouteMatch:
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def compile_path(template: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """`/v2/accounts/{id}` → a pattern whose group `id` takes one path segment."""
+def compile_path(
+    template: str, *, ignore_case: bool = False, below: bool = False
+) -> re.Pattern[str]:
+    """`/v2/accounts/{id}` → a pattern whose group `id` takes one path segment; with `below`,
+    paths under it match too."""
     pattern = []
     position = 0
     for placeholder in re.finditer(r"\{(\w+)\}", template):
@@ -48,7 +51,8 @@ def compile_path(template: str, *, ignore_case: bool = False) -> re.Pattern[str]
         pattern.append(f"(?P<{placeholder.group(1)}>[^/]+)")
         position = placeholder.end()
     pattern.append(re.escape(template[position:]))
-    return re.compile("".join(pattern) + r"/?\Z", re.IGNORECASE if ignore_case else 0)
+    end = r"(?:/.*)?\Z" if below else r"/?\Z"
+    return re.compile("".join(pattern) + end, re.IGNORECASE if ignore_case else 0)
 
 
 _ESCAPE: Final = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -92,8 +96,9 @@ class Router:
         # A route that matches a GraphQL operation makes its path a GraphQL path as well.
         graphql_routes = [route.match.path for route in config.routes if route.match.graphql]
         # Case-insensitive, as many servers route: `/GraphQL` must not pass for a REST path.
+        # And below: servers mount GraphQL at a path and answer under it (`/graphql/x`) too.
         self._graphql_paths = tuple(
-            compile_path(path, ignore_case=True)
+            compile_path(path, ignore_case=True, below=True)
             for path in (*config.graphql_paths, *graphql_routes)
         )
         self._tenant_paths = tuple(

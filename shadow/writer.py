@@ -316,7 +316,7 @@ class StoreWriter:
             self.record_file.parent.mkdir(parents=True, exist_ok=True)
             with self.record_file.open("a", encoding="utf-8") as out:
                 out.write("".join(line + "\n" for line in lines))
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             log.error("cannot append to the recording: %s", exc)
 
     def _prune(self) -> None:

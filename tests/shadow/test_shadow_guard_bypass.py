@@ -84,6 +84,19 @@ def get_graphql(*documents: str, path: str = "/graphql") -> Request:
     return Request.of("GET", path + "?" + "&".join(f"query={quote(d)}" for d in documents))
 
 
+def graphql_document(path: str) -> Request:
+    """A mutation of tenant 42 sent as a bare document (application/graphql)."""
+    document = b'mutation { startAccountDump(tenantId: "42") { id } }'
+    return Request.of("POST", path, {**SCOPED, "content-type": "application/graphql"}, document)
+
+
+def graphql_form(path: str) -> Request:
+    """A mutation of tenant 42 posted as a form, as some servers accept."""
+    body = b"query=" + quote(DUMP).encode() + b"&variables=" + quote('{"t":"42"}').encode()
+    form = {**SCOPED, "content-type": "application/x-www-form-urlencoded"}
+    return Request.of("POST", path, form, body)
+
+
 WRITE_OF_THE_TEST_TENANT = graphql(dump_of(TEST_TENANT))
 
 BYPASSES = [
@@ -189,21 +202,11 @@ BYPASSES = [
     ),
     (
         "a document sent as application/graphql",
-        Request.of(
-            "POST",
-            "/graphql",
-            {**SCOPED, "content-type": "application/graphql"},
-            b'mutation { startAccountDump(tenantId: "42") { id } }',
-        ),
+        graphql_document("/graphql"),
     ),
     (
         "GraphQL posted as a form",
-        Request.of(
-            "POST",
-            "/graphql",
-            {**SCOPED, "content-type": "application/x-www-form-urlencoded"},
-            b"query=" + quote(DUMP).encode() + b"&variables=" + quote('{"t":"42"}').encode(),
-        ),
+        graphql_form("/graphql"),
     ),
     (
         "a JSON body with trailing text",
@@ -232,6 +235,73 @@ BYPASSES = [
             b'{"query": "mutation($t: ID!){ d(tenantId: $t) }", "variables": {"t": "42", "t": "'
             + TEST_TENANT.encode()
             + b'"}}',
+        ),
+    ),
+    (
+        "GraphQL under the GraphQL mount, as application/graphql",
+        graphql_document("/graphql/x"),
+    ),
+    (
+        "GraphQL under the GraphQL mount, as a form",
+        graphql_form("/graphql/x"),
+    ),
+    (
+        "a persisted mutation by its hash alone, under the GraphQL mount",
+        Request.of(
+            "POST",
+            "/graphql/x",
+            {**JSON, **SCOPED},
+            json.dumps(
+                {
+                    "variables": {"t": REAL_TENANT},
+                    "extensions": {
+                        "persistedQuery": {
+                            "version": 1,
+                            "sha256Hash": hashlib.sha256(REGISTERED_DUMP.encode()).hexdigest(),
+                        }
+                    },
+                }
+            ).encode(),
+        ),
+    ),
+    (
+        "variables in the URL of a JSON POST (some servers take them over the body's)",
+        Request.of(
+            "POST",
+            "/graphql?variables=" + quote(json.dumps({"t": REAL_TENANT})),
+            {**JSON, **SCOPED},
+            json.dumps(dump_of(TEST_TENANT, t=TEST_TENANT)).encode(),
+        ),
+    ),
+    (
+        "a byte-order mark before a body that repeats the tenant's key",
+        Request.of(
+            "POST",
+            "/v2/accounts/7/notes",
+            {**JSON, **SCOPED},
+            b'\xef\xbb\xbf{"variables": {"tenantId": "42", "tenantId": "42"}}',
+        ),
+    ),
+    (
+        "a byte-order mark before a body with a byte that is not UTF-8",
+        Request.of(
+            "POST",
+            "/v2/accounts/7/notes",
+            {**JSON, **SCOPED},
+            b'\xef\xbb\xbf{"note": "\xff", "variables": {"tenantId": "42"}}',
+        ),
+    ),
+    (
+        "the tenant's query parameter in another case",
+        Request.of("DELETE", f"/v2/accounts/7?Client={REAL_TENANT}", SCOPED),
+    ),
+    (
+        "the tenant's JSON name in another case",
+        Request.of(
+            "POST",
+            "/v2/accounts/7/notes",
+            {**JSON, **SCOPED},
+            json.dumps({"variables": {"tenantId": TEST_TENANT, "TenantId": REAL_TENANT}}).encode(),
         ),
     ),
     (
@@ -302,6 +372,24 @@ CONTROLS = [
                 "query": "mutation($in: DumpInput!){ startAccountDump(input: $in){ id } }",
                 "variables": {"in": {"tenantId": TEST_TENANT, "kind": "full"}},
             }
+        ),
+    ),
+    (
+        "a JSON body with a byte-order mark, naming the test tenant",
+        Request.of(
+            "POST",
+            "/v2/accounts/7/notes",
+            {**JSON, **SCOPED},
+            b'\xef\xbb\xbf{"variables": {"tenantId": "' + TEST_TENANT.encode() + b'"}}',
+        ),
+    ),
+    (
+        "a form post whose first byte is a brace",
+        Request.of(
+            "POST",
+            "/api/note.php",
+            {**SCOPED, "content-type": "application/x-www-form-urlencoded"},
+            b"{a}=1",
         ),
     ),
     (

@@ -555,3 +555,23 @@ def test_a_header_value_with_a_url_and_an_escape_keeps_nothing_personal(
 def test_a_card_number_written_as_a_json_number_in_a_query_value_is_found() -> None:
     target = "/g?variables=" + quote('{"ref": 4111111111111111, "n": 3}')
     assert "4111111111111111" not in REDACTOR.redact_target(target)
+
+
+def test_a_lone_surrogate_escaped_in_query_json_neither_raises_nor_breaks_the_recording() -> None:
+    from datetime import UTC, datetime
+
+    from shadow import ComparisonConfig, Request, Response, Verifier
+    from shadow.recording import line_of
+
+    core = Verifier(ComparisonConfig.model_validate({"redaction": {"secret": SECRET}}))
+    request = Request.of("GET", "/v2/a?variables=" + quote('{"a": "\\ud800"}'))
+    json_type = {"content-type": "application/json"}
+    answer = Response.of(200, "{}", json_type)
+    assert core.settle(core.plan(request), answer, answer).target.startswith("/v2/a?variables=")
+    body = Request.of("POST", "/x", json_type, b'{"a": "\\ud800"}')
+    for line in (
+        line_of(request, REDACTOR, datetime.now(UTC)),
+        line_of(body, REDACTOR, datetime.now(UTC)),
+    ):
+        line.encode("utf-8")  # the writer appends it to a UTF-8 file
+        assert json.loads(line)["method"] in ("GET", "POST")
