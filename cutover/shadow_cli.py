@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import os
 import signal
 import sys
@@ -287,6 +288,10 @@ def replay_command(
     """Replay a recording against the primary and the candidate, into the shadow store."""
     from shadow.recording import RecordingError, read
     from shadow.replay import replay
+
+    if not math.isfinite(rate) or not math.isfinite(store_wait):
+        # Click's range check lets nan through (every comparison with it is false).
+        raise typer.BadParameter("--rate and --store-wait must be numbers, not nan or inf")
 
     _, mirroring = _load(config)
     if not recording.exists():

@@ -289,14 +289,17 @@ def classify(
     return Classification("unsafe", f"{method} may change state")
 
 
-_OVERRIDE_HEADERS: Final = ("x-http-method-override", "x-http-method", "x-method-override")
+_OVERRIDE_HEADERS: Final = frozenset(
+    {"x-http-method-override", "x-http-method", "x-method-override"}
+)
 
 
 def _method_override(request: Request) -> str | None:
     """Why the request may be run as a method other than its own (frameworks honour headers
     and a `_method` parameter), or None. Only an override to a safe method is harmless."""
-    asked = [(f"header {name}", value) for name in _OVERRIDE_HEADERS
-             for value in header_values(request.headers, name)]  # fmt: skip
+    # PHP (CGI) reads `X_HTTP_METHOD_OVERRIDE` as the same header.
+    asked = [(f"header {name}", value) for name, value in request.headers
+             if name.lower().replace("_", "-") in _OVERRIDE_HEADERS]  # fmt: skip
     asked += [
         ("query parameter _method", value) for key, value in request.query if key == "_method"
     ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from collections import defaultdict
 from typing import Final
@@ -35,10 +36,16 @@ _NOT_FORWARDED: Final = frozenset(
 )  # fmt: skip
 _RETRYABLE: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_HEAD: Final = 64 * 1024
+_BREAKS: Final = re.compile(r"[\r\n\0]")
+_SPACE: Final = re.compile(r"\s")
 
 
 class _MalformedError(Exception):
     """The answer is not HTTP/1.x as we can read it."""
+
+
+class _UnsendableError(Exception):
+    """The request cannot be written as HTTP/1.1 as it stands (it would split in two)."""
 
 
 class _StaleConnectionError(Exception):
@@ -81,6 +88,8 @@ class Sender:
                 return await self._exchange(base_url, request, max_bytes, may_resend)
         except TimeoutError:
             return CandidateFailure("timeout", f"no complete answer within {timeout_s:g} s")
+        except _UnsendableError as exc:
+            return CandidateFailure("error", f"not sent: {exc}")
         except _MalformedError as exc:
             return CandidateFailure("error", f"malformed answer: {exc}"[:300])
         except (OSError, asyncio.IncompleteReadError, _StaleConnectionError) as exc:
@@ -122,6 +131,16 @@ class Sender:
         raise _StaleConnectionError("the connection closed twice before answering")
 
     def _encode(self, request: Request, netloc: str, prefix: str) -> bytes:
+        parts = (
+            request.method,
+            request.target,
+            *(text for pair in request.headers for text in pair),
+        )
+        if any(_BREAKS.search(part) for part in parts):
+            # Written as it stands, a line break would end this request and start another.
+            raise _UnsendableError("the request holds a line break or NUL")
+        if _SPACE.search(request.method) or _SPACE.search(request.target):
+            raise _UnsendableError("the method or target holds a space")
         lines = [f"{request.method} {prefix}{request.target} HTTP/1.1", f"Host: {netloc}"]
         marker = self.marker_header
         for name, value in request.headers:

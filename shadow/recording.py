@@ -13,10 +13,11 @@ none. Replay leaves such requests out. Written by the pipeline's writer thread, 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from shadow import codec
 from shadow.errors import DecodeError, ShadowError
@@ -81,6 +82,9 @@ def _is_text(body: bytes) -> bool:
     return True
 
 
+_BREAKS: Final = re.compile(r"[\r\n\0]")
+
+
 class RecordingError(ShadowError):
     """A recording line cannot be read; the message names the file and line."""
 
@@ -91,18 +95,19 @@ def read(path: Path, *, without_body: list[int] | None = None) -> Iterator[Reque
     A request whose body was not recorded (binary, multipart) cannot be replayed as it was
     sent: without its body it would be another request, and a write at that. It is left out,
     and its line number goes to `without_body`."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(raw.decode("utf-8"))
                 if record.get("body_kind") == "omitted":
                     if without_body is not None:
                         without_body.append(number)
                     continue
                 yield _request_of(record)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                # ValueError covers bytes that are not UTF-8, and a line break in a header.
                 raise RecordingError(
                     f"{path}, line {number}: not a recorded request ({exc}). Recordings are "
                     "written by the shadow proxy (shadow.record_file); do not edit them by hand."
@@ -112,6 +117,10 @@ def read(path: Path, *, without_body: list[int] | None = None) -> Iterator[Reque
 def _request_of(record: dict[str, Any]) -> Request:
     kind = record.get("body_kind", "none")
     headers = [(str(k), str(v)) for k, v in record["headers"]]
+    for part in (str(record["method"]), str(record["target"]), *(t for h in headers for t in h)):
+        if _BREAKS.search(part):
+            # Written as it stands, it would end the request early and start another one.
+            raise ValueError(f"a line break or NUL in {part[:40]!r}")
     body = b""
     if kind == "json":
         body = json.dumps(record["body"], ensure_ascii=False, separators=(",", ":")).encode()

@@ -423,3 +423,66 @@ def test_replay_leaves_out_requests_whose_body_was_not_recorded(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert "1 recorded requests are left out (lines 1)" in " ".join(result.stderr.split())
     assert [(r.method, r.target) for r in candidate.requests()] == [("GET", "/json/1")]
+
+
+SMUGGLED = (
+    "a\r\nContent-Length: 0\r\n\r\nDELETE /json/9 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        # A header value holding a second request: as written, a safe GET would carry a DELETE.
+        (
+            json.dumps(
+                {
+                    "at": "2025-01-01T00:00:00+00:00",
+                    "method": "GET",
+                    "target": "/json/1",
+                    "headers": [["Accept", SMUGGLED]],
+                    "body": None,
+                    "body_kind": "none",
+                }
+            ).encode(),
+            "line break",
+        ),
+        (b'{"method": "GET", "target": "/json/\xff", "headers": []}', "line 2"),
+        (b"[" * 100_000 + b"]" * 100_000, "line 2"),
+    ],
+    ids=["a request smuggled in a header", "bytes that are not UTF-8", "nesting too deep"],
+)
+def test_a_tampered_recording_is_refused_before_anything_is_sent(
+    tmp_path: Path, line: bytes, problem: str
+) -> None:
+    with TimedSide("primary") as primary, TimedSide("candidate") as candidate:
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url)  # fmt: skip
+        recording = tmp_path / "recording.jsonl"
+        recording.write_bytes(_recorded("/json/0").encode() + line + b"\n")
+        result = subprocess.run(
+            [CUTOVER, "replay", str(recording), "--config", str(config)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert problem in message, message
+    assert "not a recorded request" in message
+    assert "Traceback" not in result.stderr + result.stdout
+    assert primary.arrivals == []
+    assert candidate.arrivals == []
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf"])
+def test_replay_refuses_a_rate_that_is_not_a_finite_number(tmp_path: Path, rate: str) -> None:
+    config = write_config(tmp_path / "cutover.yaml", primary="http://127.0.0.1:9",
+                          candidate="http://127.0.0.1:9")  # fmt: skip
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text(_recorded("/json/0"))
+    result = subprocess.run(
+        [CUTOVER, "replay", str(recording), "--config", str(config), "--rate", rate],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--rate" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

@@ -227,3 +227,35 @@ def test_a_failure_detail_never_quotes_what_the_side_sent(answer: bytes) -> None
     assert answers[0].kind == "error"
     assert "Kowalska" not in answers[0].detail
     assert "malformed answer" in answers[0].detail
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request("GET", "/x", headers=(("Accept", "a\r\n\r\nDELETE /y HTTP/1.1\r\nHost: z"),)),
+        Request("GET", "/x", headers=(("X-A\r\nX-B", "1"),)),
+        Request("GET /y HTTP/1.1\r\nHost: z\r\n\r\nGET", "/x"),
+        Request("GET", "/x HTTP/1.1\r\nHost: z\r\n\r\nDELETE /y"),
+        Request("GET", "/x /y"),
+    ],
+    ids=["header value", "header name", "method", "target", "space in the target"],
+)
+def test_a_request_that_would_split_in_two_is_not_sent(request_: Request) -> None:
+    """Replay builds requests from a file; written as they stand, these would carry a second
+    request on the same connection (a DELETE inside a safe GET)."""
+    answers: list[Response | CandidateFailure] = []
+    heads: list[bytes] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        heads.append(await reader.read(4096))
+        writer.close()
+
+    async def client(url: str) -> None:
+        sender = _sender()
+        answers.append(await sender.send(url, request_, timeout_s=5, max_bytes=100))
+        await sender.close()
+
+    asyncio.run(_with_server(script, client))
+    assert isinstance(answers[0], CandidateFailure)
+    assert answers[0].detail.startswith("not sent")
+    assert heads == []

@@ -170,6 +170,10 @@ BYPASSES = [
     ),
     ("a _method parameter on a GET", Request.of("GET", "/v2/accounts/7?_method=DELETE")),
     (
+        "a method override header written with underscores (PHP reads it alike)",
+        Request.of("GET", "/v2/accounts/7", {"X_HTTP_METHOD_OVERRIDE": "DELETE"}),
+    ),
+    (
         "a variable's default",
         graphql({"query": 'mutation($t: ID = "42"){ startAccountDump(tenantId: $t){ id } }'}),
     ),
