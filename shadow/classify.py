@@ -220,11 +220,15 @@ def _calls(payloads: list[Any], registry: Mapping[str, str]) -> GraphQLRequest:
             operations = _operations(document)
         except GraphQLError as exc:
             return GraphQLRequest(error=f"the GraphQL document does not parse: {exc.message}")
-        variables = payload.get("variables")
-        if isinstance(variables, str):  # many servers decode variables sent as a JSON string
-            variables = _json_or_none(variables)
-        calls.append(GraphQLCall(operations, name, persisted, document, variables))
+        calls.append(GraphQLCall(operations, name, persisted, document, _variables_of(payload)))
     return GraphQLRequest(calls=tuple(calls))
+
+
+def _variables_of(payload: dict[str, Any]) -> Any:
+    variables = payload.get("variables")
+    if isinstance(variables, str):  # many servers decode variables sent as a JSON string
+        return _json_or_none(variables)
+    return variables
 
 
 def _hashes_to(document: str, digest: str) -> bool:
@@ -381,14 +385,14 @@ def tenant_of(
             values.insert(0, path_params[scope.path])
         found += [(f"path parameter {scope.path}", value) for value in values]
     argument = scope.argument
+    body = _json_body(request.body) if request.body else None
     try:
         if scope.json_field is not None or (deep and argument is not None):
-            unreadable = _unreadable_body(request, scope, deep=deep)
+            unreadable = _unreadable_body(request, body, deep=deep)
             if unreadable is not None:
                 return TenantLookup(None, unreadable)
         if scope.json_field is not None:
             field_path = jsonpath.parse(scope.json_field)
-            body = _json_body(request.body) if request.body else None
             for item in body if isinstance(body, list) else [body]:
                 value = _scalar(jsonpath.get(item, field_path, default=None))
                 if value is not None:
@@ -401,10 +405,9 @@ def tenant_of(
             )
         if deep and argument is not None:
             # Anywhere in the body, in any case: ASP.NET reads JSON names case-insensitively.
-            if request.body and (body := _json_body(request.body)) is not None:
-                found += [(f"JSON name {argument}", value)
-                          for value in _named_anywhere(body, argument)]  # fmt: skip
-            for call in _calls_to_check(request, graphql):
+            found += [(f"JSON name {argument}", value)
+                      for value in _named_anywhere(body, argument)]  # fmt: skip
+            for call in graphql.calls if graphql is not None else _graphql_shaped(body):
                 found += [(f"GraphQL argument {argument}", value)
                           for value in _arguments(call, argument)]  # fmt: skip
                 found += [(f"GraphQL variable {argument}", value)
@@ -421,15 +424,15 @@ def tenant_of(
     return TenantLookup(named.pop(), "from " + ", ".join(dict.fromkeys(w for w, _ in found)))
 
 
-def _unreadable_body(request: Request, scope: TenantScope, *, deep: bool) -> str | None:
-    """Why the body cannot be searched for a tenant, or None."""
+def _unreadable_body(request: Request, body: Any, *, deep: bool) -> str | None:
+    """Why the body cannot be searched for a tenant, or None; `body` is `_json_body`'s."""
     if not request.body:
         return None
     if _content_encoded(request):
         return "the body is content-encoded, so the tenant it names cannot be checked"
     form = codec.media_type(request.header("content-type")) == _FORM_TYPE
     looks_like_json = _without_bom(request.body).lstrip()[:1] in (b"{", b"[")
-    if deep and not form and looks_like_json and _json_body(request.body) is None:
+    if deep and not form and looks_like_json and body is None:
         # Other parsers accept what this one refuses (trailing text, comments, deep nesting).
         return (
             "the body looks like JSON but cannot be read, so the tenant it names cannot be checked"
@@ -464,21 +467,15 @@ def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _calls_to_check(request: Request, graphql: GraphQLRequest | None) -> list[GraphQLCall]:
-    """The GraphQL calls whose arguments name tenants: those read from a GraphQL path, or, on
-    any other path, JSON bodies shaped like GraphQL (a server may route `/GraphQL` as well)."""
-    if graphql is not None:
-        return list(graphql.calls)
-    body = _json_body(request.body) if request.body else None
+def _graphql_shaped(body: Any) -> list[GraphQLCall]:
+    """The GraphQL requests a JSON body holds on a path not known to serve GraphQL: a server
+    may answer there as well, so their arguments name tenants too."""
     items = body if isinstance(body, list) else [body]
-    calls = []
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("query"), str):
-            variables = item.get("variables")
-            if isinstance(variables, str):
-                variables = _json_or_none(variables)
-            calls.append(GraphQLCall((), document=item["query"], variables=variables))
-    return calls
+    return [
+        GraphQLCall((), document=item["query"], variables=_variables_of(item))
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("query"), str)
+    ]
 
 
 def _arguments(call: GraphQLCall, key: str) -> list[str]:

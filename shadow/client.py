@@ -36,7 +36,6 @@ _NOT_FORWARDED: Final = frozenset(
 )  # fmt: skip
 _RETRYABLE: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_HEAD: Final = 64 * 1024
-_BREAKS: Final = re.compile(r"[\r\n\0]")
 _SPACE: Final = re.compile(r"\s")
 
 
@@ -131,13 +130,7 @@ class Sender:
         raise _StaleConnectionError("the connection closed twice before answering")
 
     def _encode(self, request: Request, netloc: str, prefix: str) -> bytes:
-        parts = (
-            request.method,
-            request.target,
-            *(text for pair in request.headers for text in pair),
-        )
-        if any(_BREAKS.search(part) for part in parts):
-            # Written as it stands, a line break would end this request and start another.
+        if request.splits_in_two():
             raise _UnsendableError("the request holds a line break or NUL")
         if _SPACE.search(request.method) or _SPACE.search(request.target):
             raise _UnsendableError("the method or target holds a space")

@@ -7,12 +7,14 @@ their order and repetitions, as on the wire.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 Headers = tuple[tuple[str, str], ...]
+_LINE_BREAK: Final = re.compile(r"[\r\n\0]")
 
 
 def headers_of(source: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Headers:
@@ -80,6 +82,12 @@ class Request:
     def target(self) -> str:
         """Path and query string, as in the request line."""
         return f"{self.path}?{urlencode(self.query)}" if self.query else self.path
+
+    def splits_in_two(self) -> bool:
+        """Whether the method, path or a header holds a line break or NUL: written into an
+        HTTP/1.1 head as it stands, this request would end early and another one begin."""
+        parts = (self.method, self.path, *(text for pair in self.headers for text in pair))
+        return any(_LINE_BREAK.search(part) for part in parts)
 
 
 @dataclass(frozen=True, slots=True)
