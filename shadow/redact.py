@@ -229,9 +229,10 @@ class Redactor:
                 text = _replace_outside_tokens(text, value, self.token(value))
         return text
 
-    def redact_json(self, document: Any) -> Any:
-        """A redacted copy of a JSON value: personal fields tokenised, patterns replaced in text."""
-        known = self.personal_strings(document)
+    def redact_json(self, document: Any, known: Iterable[str] = ()) -> Any:
+        """A redacted copy of a JSON value: personal fields tokenised, patterns replaced in text
+        (`known`: personal values found around it, hidden in it too)."""
+        known = self.personal_strings(document) | set(known)
         return self._redact(document, (), known, personal=False)
 
     def _redact(self, node: Any, path: tuple[Any, ...], known: set[str], *, personal: bool) -> Any:
@@ -322,8 +323,7 @@ class Redactor:
                 shown = self.token(plain_value)
             elif (document := _json_container(plain_value)) is not None:
                 try:
-                    found_here = self.personal_strings(document)
-                    redacted = self._redact(document, (), known | found_here, personal=False)
+                    redacted = self.redact_json(document, known)
                 except RecursionError:  # too deep to walk: nothing in it is known harmless
                     shown = self.token(plain_value)
                 else:
