@@ -8,6 +8,12 @@ for it (`store_pending`: one flush's worth normally, growing while it is away or
 `POST /kill` and `POST /resume` turn the kill switch on and off (the switch file and the config
 flag still win). It listens on 127.0.0.1 by default and reads at most a few KB per request: it is
 an operator's window, not an API.
+
+Loopback is not enough on its own: any web page open in the operator's browser can send requests
+to 127.0.0.1, and a name it controls can be re-pointed there (DNS rebinding) to read the answers.
+So the endpoint answers only requests that name a loopback host in `Host` and carry none of the
+headers a browser adds to a page's requests (`Origin`, a `Sec-Fetch-Site` other than `none`, and
+for POST also `Referer`); curl, httpx and typing the address into the browser still work.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 _SUMMARY_NAMES: Final = ("offered", "mirrored", "equal", "different", "noise_only")
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_REFUSED: Final = {
+    "error": "refused: the status endpoint answers only local tools (curl, httpx, cutover), "
+    "not web pages; send the request from a shell on this machine"
+}
 
 
 def per_route(totals: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
@@ -70,8 +81,12 @@ class StatusServer:
         try:
             async with asyncio.timeout(5):
                 head = await reader.readuntil(b"\r\n\r\n")
-            method, path = ([*head.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""])[:2]
-            status, body = self._answer(method, path)
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, path = ([*request_line.split(" "), "", ""])[:2]
+            if _from_a_web_page(method, header_lines):
+                status, body = "403 Forbidden", _REFUSED
+            else:
+                status, body = self._answer(method, path)
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             writer.close()
             return
@@ -97,3 +112,28 @@ class StatusServer:
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
+
+
+def _from_a_web_page(method: str, header_lines: list[str]) -> bool:
+    """Whether the request may come from a page in a browser rather than a local tool (see the
+    module docstring); a request without exactly one loopback `Host` counts as one."""
+    headers: dict[str, list[str]] = {}
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+    hosts = headers.get("host", [])
+    if len(hosts) != 1 or _host_name(hosts[0]) not in _LOOPBACK_HOSTS:
+        return True
+    sites = headers.get("sec-fetch-site", [])
+    if "origin" in headers or any(site.lower() != "none" for site in sites):
+        return True
+    return method != "GET" and "referer" in headers
+
+
+def _host_name(host: str) -> str:
+    """`Host` without its port, lower-cased (`[::1]:8080` → `[::1]`)."""
+    host = host.lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.partition(":")[0]
