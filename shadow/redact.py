@@ -10,13 +10,16 @@ stay visible while the value never is. Personal strings found in the documents c
 whole answers, not only the values that differ) are also replaced wherever else they occur (a
 debtor's name quoted in a free-text note). A name that is nowhere under a personal field name is
 not recognised: patterns cannot tell it from other words, so such fields are configured (`keys`,
-`paths`). Percent-encoded header values and query strings are decoded before they are scanned,
-and a query value holding JSON (GraphQL's `variables=`) is redacted as a JSON body. A
-difference's path is redacted too: an object keyed by e-mail address, or an array matched by a
-personal field (`$.people[?(@.email=="anna@...")]`), would otherwise carry the value into the
-store and into the noise statistics; the same tokens stand in, so one field keeps one path across
-exchanges. Called by `verifier.Verifier` on every exchange, and by any adapter before it writes
-bodies or headers.
+`paths`), or the redaction is made strict (`strict: true`): then every text value of a JSON body,
+query or form is tokenised unless its field is listed in `clear_keys`, and each such value is also
+hidden wherever else it occurs, as personal strings are (numbers stay readable; path segments
+and headers are scanned as without it). Percent-encoded header values and query strings are
+decoded before they are scanned, and a query value holding JSON (GraphQL's `variables=`) is
+redacted as a JSON body. A difference's path is redacted too: an object keyed by e-mail address, or
+an array matched by a personal field (`$.people[?(@.email=="anna@...")]`), would otherwise carry
+the value into the store and into the noise statistics; the same tokens stand in, so one field
+keeps one path across exchanges. Called by `verifier.Verifier` on every exchange, and by any
+adapter before it writes bodies or headers.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ _CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
 _DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
 _PROPAGATE_MIN: Final = 3
+# A form or query value that is a plain number (empty too): readable under strict redaction.
+_NUMBER: Final = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?")
 # A header value that is one URL or absolute path, nothing around it.
 _URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>/[^\s]*)")
 
@@ -139,6 +144,8 @@ class Redactor:
             ("phone", _PHONE, _phone_valid),
         ]
         self._detectors = [(p, check) for name, p, check in detectors if name in config.detect]
+        self._strict = config.strict
+        self._clear = frozenset(_normal_key(key) for key in config.clear_keys)
 
     # -- classification -------------------------------------------------------------------------
 
@@ -169,6 +176,14 @@ class Redactor:
             return True
         return any(jsonpath.matches(pattern, path) for pattern in self._paths)
 
+    def hides_text_at(self, path: Iterable[Any]) -> bool:
+        """Whether strict redaction tokenises a text value found at this path: always when strict,
+        unless the nearest field name on the path is a clear key."""
+        if not self._strict:
+            return False
+        field = next((s for s in reversed(tuple(path)) if isinstance(s, str)), None)
+        return field is None or _normal_key(field) not in self._clear
+
     def personal_spans(self, text: str) -> list[tuple[int, int]]:
         """Where a string holds e-mail addresses, IBANs, card numbers or phone numbers."""
         spans: list[tuple[int, int]] = []
@@ -182,10 +197,12 @@ class Redactor:
         spans.sort()
         return spans
 
-    def personal_strings(self, document: Any) -> set[str]:
-        """Every string the redactor treats as personal in a document (keys, paths, patterns)."""
+    def personal_strings(self, document: Any, at: tuple[Any, ...] = ()) -> set[str]:
+        """Every string the redactor treats as personal in a document (keys, paths, patterns,
+        and under strict redaction every text outside the clear keys); `at`: the path where the
+        document stands in a whole answer (a difference's value)."""
         found: set[str] = set()
-        self._collect(document, (), found, personal=False)
+        self._collect(document, at, found, personal=False)
         return found
 
     def _collect(
@@ -204,6 +221,8 @@ class Redactor:
                 self._collect(value, child, found, personal=personal or self._on_path(child))
         elif personal and node is not None and not isinstance(node, bool):
             found.add(str(node))
+        elif isinstance(node, str) and node and self.hides_text_at(path):
+            found.add(node)
         elif isinstance(node, str):
             found.update(node[s:e] for s, e in self.personal_spans(node))
 
@@ -254,6 +273,8 @@ class Redactor:
             ]
         if personal and node is not None and not isinstance(node, bool):
             return self.token(node)
+        if isinstance(node, str) and node and self.hides_text_at(path):
+            return self.token(node)
         if isinstance(node, str):
             return self.redact_text(node, known)
         if isinstance(node, int | float | Decimal) and not isinstance(node, bool):
@@ -303,16 +324,22 @@ class Redactor:
         space in a name), then tokenised whole under a personal name (`name`, and PHP's nested
         `customer[name]` too) or scanned otherwise, for the patterns and for the personal values
         of the other fields (`note=call Anna Kowalska`), as in a JSON body; a value that is a
-        JSON object or array (GraphQL's `variables=`) is redacted as a JSON body is. Then encoded
-        again, so the result is still a well-formed form.
+        JSON object or array (GraphQL's `variables=`) is redacted as a JSON body is. Under strict
+        redaction every other value that is not a number is tokenised whole unless its field is a
+        clear key. Then encoded again, so the result is still a well-formed form.
         """
         fields = []
         for item in encoded.split("&"):
             name, eq, value = item.partition("=")
             plain_name = unquote(name.replace("+", " "))
             plain_value = unquote(value.replace("+", " "))
-            personal = any(
-                self.is_personal_key(part) for part in _FORM_NAME_PARTS.split(plain_name)
+            parts = [part for part in _FORM_NAME_PARTS.split(plain_name) if part]
+            # Under strict redaction a form's text is hidden as a JSON body's is; a number stays
+            # readable there as in JSON, and a JSON value is redacted as a JSON body below.
+            personal = any(self.is_personal_key(part) for part in parts) or (
+                self.hides_text_at(parts)
+                and _NUMBER.fullmatch(plain_value) is None
+                and _json_container(plain_value) is None
             )
             fields.append((plain_name, eq, plain_value, personal))
         found = {v for _, _, v, personal in fields if personal and len(v) >= _PROPAGATE_MIN}
@@ -386,8 +413,8 @@ class Redactor:
             personal = False
         known = (
             set(known)
-            | self.personal_strings(difference.primary)
-            | self.personal_strings(difference.candidate)
+            | self.personal_strings(difference.primary, segments)
+            | self.personal_strings(difference.candidate, segments)
         )
         return replace(
             difference,

@@ -492,6 +492,31 @@ class Redaction(Rule):
     detect: tuple[Detector, ...] = Field(
         default=_DETECTORS, description="Value patterns looked for in every string."
     )
+    strict: bool = Field(
+        default=False,
+        description=(
+            "Tokenise every text value of JSON bodies, queries and forms, not only those under "
+            "personal names, except under `clear_keys`: for a system whose personal fields "
+            "cannot all be named. Numbers, booleans and empty strings stay as they are."
+        ),
+    )
+    clear_keys: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "With `strict`: field names whose text stays readable (status, currency, error "
+            "code); a personal name (built in or in `keys`) stays redacted even if listed here."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _clear_keys_need_strict(self) -> Self:
+        if self.clear_keys and not self.strict:
+            raise ValueError(
+                "clear_keys only has an effect with strict: true (without it, only personal "
+                "fields are redacted and every other field is readable already); set "
+                "strict: true or remove clear_keys"
+            )
+        return self
 
     @field_validator("secret")
     @classmethod
