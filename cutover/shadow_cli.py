@@ -51,10 +51,15 @@ stderr = console(stderr=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (YAML).")]
 
 
-def _lookup(urls: Sequence[str], settings: TenantSettings) -> Callable[[str], bool]:
+def _lookup(urls: Sequence[str], settings: TenantSettings) -> Callable[[str], range | bool]:
     from fixtures.lookup import TestTenantLookup
 
-    return TestTenantLookup(list(urls), settings).is_test_tenant
+    lookup = TestTenantLookup(list(urls), settings)
+
+    def rows_of(tenant: str) -> range | bool:
+        return lookup.rows_of(tenant) or False
+
+    return rows_of
 
 
 def mirroring_of(config: CutoverConfig, **proxy_overrides: Any) -> Mirroring:
@@ -316,8 +321,10 @@ def replay_command(
     lookup = registry() if registry is not None and mirroring.proxy.test_tenant_registry else None
     declared = frozenset(mirroring.proxy.test_tenants)
 
-    def is_test_tenant(tenant: str) -> bool:
-        return tenant in declared or (lookup is not None and lookup(tenant))
+    def is_test_tenant(tenant: str) -> range | bool:
+        if tenant in declared:
+            return True
+        return lookup(tenant) if lookup is not None else False
 
     progress = Progress(
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

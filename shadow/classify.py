@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
@@ -385,7 +385,7 @@ def tenant_of(
             values.insert(0, path_params[scope.path])
         found += [(f"path parameter {scope.path}", value) for value in values]
     argument = scope.argument
-    body = _json_body(request.body) if request.body else None
+    body = json_body(request.body) if request.body else None
     try:
         if scope.json_field is not None or (deep and argument is not None):
             unreadable = _unreadable_body(request, body, deep=deep)
@@ -407,7 +407,7 @@ def tenant_of(
             # Anywhere in the body, in any case: ASP.NET reads JSON names case-insensitively.
             found += [(f"JSON name {argument}", value)
                       for value in _named_anywhere(body, argument)]  # fmt: skip
-            for call in graphql.calls if graphql is not None else _graphql_shaped(body):
+            for call in graphql.calls if graphql is not None else graphql_shaped(body):
                 found += [(f"GraphQL argument {argument}", value)
                           for value in _arguments(call, argument)]  # fmt: skip
                 found += [(f"GraphQL variable {argument}", value)
@@ -425,7 +425,7 @@ def tenant_of(
 
 
 def _unreadable_body(request: Request, body: Any, *, deep: bool) -> str | None:
-    """Why the body cannot be searched for a tenant, or None; `body` is `_json_body`'s."""
+    """Why the body cannot be searched for a tenant, or None; `body` is `json_body`'s."""
     if not request.body:
         return None
     if _content_encoded(request):
@@ -445,7 +445,7 @@ def _content_encoded(request: Request) -> bool:
     return encoding is not None and encoding.strip().lower() not in ("", "identity")
 
 
-def _json_body(body: bytes) -> Any:
+def json_body(body: bytes) -> Any:
     """The JSON a body holds, whatever its Content-Type says (servers often parse it anyway);
     None when it does not parse or repeats a key, which parsers resolve differently (the first
     value or the last)."""
@@ -467,7 +467,7 @@ def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _graphql_shaped(body: Any) -> list[GraphQLCall]:
+def graphql_shaped(body: Any) -> list[GraphQLCall]:
     """The GraphQL requests a JSON body holds on a path not known to serve GraphQL: a server
     may answer there as well, so their arguments name tenants too."""
     items = body if isinstance(body, list) else [body]
@@ -487,10 +487,10 @@ def _arguments(call: GraphQLCall, key: str) -> list[str]:
         # Another parser may read what this one cannot (a limit on nesting, say).
         raise _NotATenantError("a GraphQL document that cannot be read") from None
     variables: dict[str, Any] = call.variables if isinstance(call.variables, dict) else {}
-    finder = _ArgumentsNamed(key)
+    finder = ArgumentsNamed(lambda name: name == key)
     visit(tree, finder)
     values = []
-    for node in finder.found:
+    for _, node in finder.found:
         if isinstance(node, VariableNode):
             name = node.name.value
             if name in variables:
@@ -535,20 +535,23 @@ def _named_anywhere(value: Any, key: str, depth: int = 0) -> list[str]:
     return found
 
 
-class _ArgumentsNamed(Visitor):
-    def __init__(self, key: str) -> None:
+class ArgumentsNamed(Visitor):
+    """Collects the arguments and input fields of a GraphQL document whose names `wanted`
+    accepts (`found`: name and value), and the defaults of its variables."""
+
+    def __init__(self, wanted: Callable[[str], bool]) -> None:
         super().__init__()
-        self._key = key
-        self.found: list[ValueNode] = []
+        self._wanted = wanted
+        self.found: list[tuple[str, ValueNode]] = []
         self.defaults: dict[str, ValueNode] = {}
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
-        if node.name.value == self._key:
-            self.found.append(node.value)
+        if self._wanted(node.name.value):
+            self.found.append((node.name.value, node.value))
 
     def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
-        if node.name.value == self._key:
-            self.found.append(node.value)
+        if self._wanted(node.name.value):
+            self.found.append((node.name.value, node.value))
 
     def enter_variable_definition(self, node: VariableDefinitionNode, *_: Any) -> None:
         if node.default_value is not None:

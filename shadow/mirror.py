@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from shadow.client import Sender
 from shadow.exchange import Exchange, Skipped, Timings
 from shadow.message import CandidateFailure, Request, Response
+from shadow.rows import TestTenantAnswer
 from shadow.settings import Mirroring, Target
 from shadow.verifier import Plan, Verifier
 
@@ -109,7 +110,7 @@ class Mirror:
         verifier: Verifier,
         sender: Sender,
         *,
-        is_test_tenant: Callable[[str], bool],
+        is_test_tenant: Callable[[str], TestTenantAnswer],
         counters: Counters | None = None,
         killed: Callable[[], bool] = lambda: False,
         wall_clock: Callable[[], float] = time.time,
@@ -186,7 +187,7 @@ class Mirror:
         if plan.classification.safe:
             return True
         tenant = plan.tenant.tenant
-        return tenant is not None and self.is_test_tenant(tenant)
+        return tenant is not None and bool(self.is_test_tenant(tenant))
 
     async def _ask(
         self, target: Target, request: Request, *, safe: bool

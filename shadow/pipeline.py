@@ -51,6 +51,7 @@ from shadow.mirror import ANY_ROUTE, Counters, Job, Mirror
 from shadow.noise import NoiseState, NoiseTracker
 from shadow.recording import line_of
 from shadow.redact import noise_field_naming
+from shadow.rows import TestTenantAnswer
 from shadow.settings import Mirroring
 from shadow.status import StatusServer, per_route, route_lines, summary_line
 from shadow.store import Batch, Store
@@ -573,9 +574,9 @@ class Worker:
         thread.join(1.0)  # it has returned: only its last instructions are left
         return opened.result()
 
-    def _tenant_check(self) -> Callable[[str], bool]:
+    def _tenant_check(self) -> Callable[[str], TestTenantAnswer]:
         declared = frozenset(self.settings.test_tenants)
-        registry: Callable[[str], bool] | None = None
+        registry: Callable[[str], TestTenantAnswer] | None = None
         factory = self.mirroring.tenant_registry
         if factory is not None and self.settings.test_tenant_registry:
             try:
@@ -583,15 +584,16 @@ class Worker:
             except Exception as exc:  # no registry: only declared tenants count
                 log.warning("the test-tenant registry is unavailable (%s); using the list", exc)
 
-        def is_test_tenant(tenant: str) -> bool:
+        def is_test_tenant(tenant: str) -> TestTenantAnswer:
             if tenant in declared:
                 return True
             if registry is None:
                 return False
             try:
-                return bool(registry(tenant))
+                answer = registry(tenant)
             except Exception:  # an unanswerable question is a "no"
                 return False
+            return answer if isinstance(answer, range) else bool(answer)
 
         return is_test_tenant
 

@@ -28,6 +28,7 @@ from shadow.message import Request
 from shadow.mirror import Counters, Job, Mirror
 from shadow.noise import NoiseTracker
 from shadow.redact import noise_field_naming
+from shadow.rows import TestTenantAnswer
 from shadow.settings import Mirroring
 from shadow.store import Batch, Store
 from shadow.verifier import Verifier
@@ -59,7 +60,7 @@ async def replay(
     *,
     concurrency: int,
     rate: float,
-    is_test_tenant: Callable[[str], bool],
+    is_test_tenant: Callable[[str], TestTenantAnswer],
     proxy_id: str = "replay",
     on_done: Callable[[], None] = lambda: None,
     store_wait_s: float = 60.0,

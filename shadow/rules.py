@@ -457,6 +457,21 @@ class TenantScope(Rule):
             "unsafe requests wherever it occurs; default: the last key of json_field."
         ),
     )
+    check_row_ids: bool = Field(
+        default=True,
+        description=(
+            "Mirror an unsafe request of a registered test tenant only if every row id it names "
+            "lies in that tenant's id block (see shadow/rows.py); tenants of the test_tenants "
+            "list have no known block and are not checked."
+        ),
+    )
+    row_id_names: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Parameter and field names that hold row ids besides id, ...Id, ..._id and their "
+            "plurals: legacy names such as debtor or client."
+        ),
+    )
 
     @property
     def argument(self) -> str | None:

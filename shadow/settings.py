@@ -20,6 +20,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from shadow.rows import TestTenantAnswer
 from shadow.rules import ComparisonConfig, Rule
 
 
@@ -139,8 +140,9 @@ class Target:
     timeout_s: float = 5.0
 
 
-TenantRegistry = Callable[[], Callable[[str], bool]]
-"""A picklable factory, called once in the worker, returning `is_test_tenant(tenant_id)`."""
+TenantRegistry = Callable[[], Callable[[str], TestTenantAnswer]]
+"""A picklable factory, called once in the worker, returning `is_test_tenant(tenant_id)`: False,
+or the registered test tenant's id block (`shadow.rows.TestTenantAnswer`)."""
 
 EnabledFlag = Callable[[], bool]
 """Picklable, asked several times a second: whether the configuration still says

@@ -35,6 +35,7 @@ from shadow.message import CandidateFailure, Request, Response
 from shadow.noise import NoiseTracker
 from shadow.redact import AnyOutcome, Redactor
 from shadow.routes import Router
+from shadow.rows import TestTenantAnswer, foreign_row
 from shadow.rules import ComparisonConfig
 
 
@@ -98,7 +99,7 @@ class Verifier:
         self,
         request: Request,
         *,
-        is_test_tenant: Callable[[str], bool] = _no_test_tenants,
+        is_test_tenant: Callable[[str], TestTenantAnswer] = _no_test_tenants,
         draw: float | None = None,
     ) -> Plan:
         """Decide what to do with a live request.
@@ -151,6 +152,16 @@ class Verifier:
                         "test tenant",
                     )
                 )
+            if isinstance(registered, range) and scope.check_row_ids:
+                foreign = foreign_row(
+                    request,
+                    registered,
+                    names=scope.row_id_names,
+                    path_params=match.params,
+                    graphql=graphql,
+                )
+                if foreign is not None:
+                    return skipped(Skipped("unsafe", f"{classification.reason}; {foreign}"))
         if draw is not None and draw >= match.rules.sample_rate:
             return skipped(Skipped("sampled_out", f"sample_rate {match.rules.sample_rate}"))
         try:

@@ -44,6 +44,7 @@ from typing import Any
 import brotli  # type: ignore[import-untyped]
 import zstandard
 from ports import unclaimed_port
+from registries import register
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -567,3 +568,11 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def register_test_tenant(directory: Path, tenant_id: int, size: int = 1000) -> range:
+    """Register a test tenant with the id block [tenant_id, tenant_id + size) in the registries
+    of the SQLite databases `write_config` names (both must hold it); return the block."""
+    for side in ("monolith", "services"):
+        block = register(f"sqlite:///{directory / f'{side}.sqlite'}", tenant_id, size)
+    return block

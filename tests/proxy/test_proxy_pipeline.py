@@ -3,6 +3,7 @@ sandbox over HTTP, the worker in its own process."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from ports import unclaimed_port
-from proxy_support import FakeSide, Sandbox, wait_for, write_config
+from proxy_support import FakeSide, Sandbox, register_test_tenant, wait_for, write_config
 
 from cutover.configfile import load_config
 from cutover.shadow_cli import mirroring_of
@@ -348,23 +349,11 @@ def test_replay_obeys_safety_and_stores(sandbox: Sandbox, tmp_path: Path) -> Non
 
 
 def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
-    from fixtures import registry
     from fixtures.settings import TenantSettings
 
-    settings = TenantSettings()
-    registered, unregistered = settings.id_range_start, settings.id_range_start + 1000
-    for side in ("monolith", "services"):
-        engine = sa.create_engine(f"sqlite:///{tmp_path / f'{side}.sqlite'}")
-        registry.REGISTRY.create_all(engine)
-        with engine.begin() as conn:
-            registry.insert_tenant(conn, registry.TenantRecord(
-                tenant_id=registered, id_end=registered + 1000, run_id="r1", marker="ZZTEST",
-                label="proxy test", profile="small", debtors=1, seed=1, state="ready",
-                created_at=datetime.now(UTC).replace(tzinfo=None), keep_until=None,
-            ))  # fmt: skip
-        engine.dispose()
+    registered = TenantSettings().id_range_start
+    unregistered = registered + 1000
+    register_test_tenant(tmp_path, registered)
     with (
         FakeSide(faulty=False, name="primary") as primary,
         FakeSide(faulty=False, name="candidate") as candidate,
@@ -375,18 +364,34 @@ def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: 
         try:
             assert pipeline.wait_ready(30)
             with httpx.Client(base_url=primary.url, timeout=10) as client:
-                for tenant in (registered, unregistered, "not-a-number"):
+                writes = [
+                    (registered, "/json/w", {}),
+                    (unregistered, "/json/w", {}),
+                    ("not-a-number", "/json/w", {}),
+                    # The registered tenant's own row, then a row outside its id block.
+                    (registered, "/json/notes", {"accountId": registered + 5}),
+                    (registered, "/json/notes", {"accountId": 98765}),
+                    (registered, "/json/accounts/98765/notes", {}),
+                ]
+                for tenant, path, body in writes:
                     headers = {"X-Tenant-Id": str(tenant), "Content-Type": "application/json"}
-                    job = _live(client, "POST", "/json/w", headers=headers, content=b"{}")
+                    content = json.dumps(body).encode()
+                    job = _live(client, "POST", path, headers=headers, content=content)
                     assert pipeline.offer(job)
             store = Store(mirroring.store_url)
             wait_for(
-                lambda: store.counter_totals().get(("default", "offered"), 0) == 3, 20, "offers"
+                lambda: store.counter_totals().get(("default", "offered"), 0) == len(writes),
+                20,
+                "offers",
             )
         finally:
             pipeline.stop()
-    assert [r.headers["x-tenant-id"] for r in candidate.requests()] == [str(registered)]
-    assert store.counter_totals()[("default", "skipped.unsafe")] == 2
+    received = [(r.headers["x-tenant-id"], r.target, r.body) for r in candidate.requests()]
+    assert received == [
+        (str(registered), "/json/w", b"{}"),
+        (str(registered), "/json/notes", json.dumps({"accountId": registered + 5}).encode()),
+    ]
+    assert store.counter_totals()[("default", "skipped.unsafe")] == 4
     store.close()
 
 

@@ -1,5 +1,6 @@
 """Safety and durability through real mitmdump: a randomised mix of 1,200 requests against the
-sandbox monolith, counted at the candidate server; kill -9 of the proxy; two proxies writing to
+sandbox monolith, counted at the candidate server; a registered test tenant's writes mirrored
+only when every row they name is the tenant's own; kill -9 of the proxy; two proxies writing to
 one PostgreSQL store."""
 
 from __future__ import annotations
@@ -17,8 +18,17 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 from graphql import OperationDefinitionNode, parse
-from proxy_support import FakeSide, Mitmdump, Received, Sandbox, wait_for, write_config
+from proxy_support import (
+    FakeSide,
+    Mitmdump,
+    Received,
+    Sandbox,
+    register_test_tenant,
+    wait_for,
+    write_config,
+)
 
+from fixtures.settings import TenantSettings
 from shadow.mirror import accounted_for
 from shadow.store import Store
 
@@ -164,6 +174,59 @@ def test_no_unsafe_request_reaches_the_candidate_outside_a_test_tenant(
     counts = store.counter_totals()
     assert sum(n for (_, name), n in counts.items() if name == "skipped.unsafe") > 300
     store.close()
+
+
+def test_a_registered_tenants_writes_reach_the_candidate_only_for_its_own_rows(
+    tmp_path: Path,
+) -> None:
+    tenant = TenantSettings().id_range_start
+    block = register_test_tenant(tmp_path, tenant)
+    own, others = block.start + 5, 98765
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    as_json = {"Content-Type": "application/json"}
+    graphql = 'mutation { addNote(accountId: %d, text: "x") { id } }'
+    writes: list[tuple[str, str, dict[str, str], bytes]] = [
+        ("POST", "/json/notes", as_json, json.dumps({"accountId": own}).encode()),
+        ("POST", "/json/note.php", form, f"debtor={own}&text=x".encode()),
+        ("POST", "/graphql", as_json, json.dumps({"query": graphql % own}).encode()),
+        # The same writes naming another customer's row, in the body, a legacy form field, the
+        # path and a GraphQL argument.
+        ("POST", "/json/notes", as_json, json.dumps({"accountId": others}).encode()),
+        ("POST", "/json/note.php", form, f"debtor={others}&text=x".encode()),
+        ("DELETE", f"/json/accounts/{others}", {}, b""),
+        ("POST", "/graphql", as_json, json.dumps({"query": graphql % others}).encode()),
+    ]
+    with (
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        config = write_config(
+            tmp_path / "cutover.yaml",
+            primary=primary.url,
+            candidate=candidate.url,
+            shadow={
+                "test_tenant_registry": True,
+                "tenant_scope": {"header": "X-Tenant-Id", "row_id_names": ["debtor"]},
+            },
+        )
+        with (
+            Mitmdump(primary.url, config, tmp_path) as proxy,
+            httpx.Client(base_url=proxy.url, timeout=30) as client,
+        ):
+            for method, target, headers, body in writes:
+                headers = {**headers, "X-Tenant-Id": str(tenant)}
+                answer = client.request(method, target, headers=headers, content=body)
+                assert answer.status_code == 200
+            store = Store(f"sqlite:///{tmp_path / 'shadow.sqlite'}")
+            wait_for(
+                lambda: accounted_for(store.counter_totals()) == len(writes), 30, "every write"
+            )
+            counts = store.counter_totals()
+            store.close()
+    assert [(r.method, r.target, r.body) for r in candidate.requests()] == [
+        (method, target, body) for method, target, _, body in writes[:3]
+    ]
+    assert sum(n for (_, name), n in counts.items() if name == "skipped.unsafe") == 4
 
 
 @pytest.mark.parametrize("worker_too", [False, True], ids=["proxy", "proxy_and_worker"])

@@ -1,0 +1,158 @@
+"""Row ids in a test tenant's writes: each place a server reads an id from, inside and outside the
+tenant's id block, and the verifier's gate that uses the check."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+
+from shadow.classify import read_graphql
+from shadow.message import Request
+from shadow.rows import foreign_row
+from shadow.rules import ComparisonConfig
+from shadow.verifier import Verifier
+
+TENANT = -1_000_000
+BLOCK = range(TENANT, TENANT + 1000)
+MINE, OTHERS = TENANT + 7, 98765
+JSON = {"Content-Type": "application/json", "X-Tenant-Id": str(TENANT)}
+FORM = {"Content-Type": "application/x-www-form-urlencoded", "X-Tenant-Id": str(TENANT)}
+
+
+def _json(path: str, body: object) -> Request:
+    return Request.of("POST", path, JSON, json.dumps(body).encode())
+
+
+def _form(path: str, fields: dict[str, object]) -> Request:
+    return Request.of("POST", path, FORM, urlencode(fields).encode())
+
+
+def _graphql(document: str, variables: object = None) -> Request:
+    return _json("/graphql", {"query": document, "variables": variables})
+
+
+def _requests(row: int) -> list[Request]:
+    """The same write naming row `row` in every place a server may read it from."""
+    return [
+        Request.of("DELETE", f"/v2/accounts/{row}", JSON),
+        # An escaped digit: servers decode it.
+        Request.of("POST", f"/v2/accounts/{str(row)[:-1]}%3{str(row)[-1]}/notes", JSON),
+        Request.of("POST", f"/api/note.php?debtor_id={row}", FORM),
+        Request.of("POST", f"/api/note.php?accountId={MINE}&accountId={row}", FORM),
+        _form("/api/note.php", {"debtor_id": row, "text": "hi"}),
+        _form("/api/note.php", {"debtor[id]": row}),
+        _form("/api/note.php", {"debtor": row}),  # a legacy name, configured
+        _json("/v2/notes", {"accountId": row, "text": "hi"}),
+        _json("/v2/notes", {"note": {"account": {"ID": str(row)}}}),
+        _json("/v2/notes", [{"accountId": MINE}, {"accountId": row}]),
+        _json("/v2/notes", {"accountIds": [MINE, row]}),
+        _json("/v2/notes", {"account_id": float(row)}),
+        Request.of("POST", "/v2/notes", FORM, json.dumps({"accountId": row}).encode()),
+        _graphql(f'mutation {{ addNote(accountId: {row}, text: "hi") {{ id }} }}'),
+        _graphql(f'mutation {{ addNote(input: {{debtorId: "{row}"}}) {{ id }} }}'),
+        _graphql("mutation N($a: ID!) { addNote(accountId: $a) { id } }", {"a": row}),
+        _graphql(f"mutation N($a: ID = {row}) {{ addNote(accountId: $a) {{ id }} }}"),
+        _graphql("mutation N($i: In!) { addNote(input: $i) { id } }", {"i": {"accountId": row}}),
+        _graphql(f"mutation {{ closeAccounts(ids: [{MINE}, {row}]) {{ id }} }}"),
+        # GraphQL on a path not configured as GraphQL, still read.
+        _json("/api/v3", {"query": f"mutation {{ addNote(accountId: {row}) {{ id }} }}"}),
+    ]  # fmt: skip
+
+
+def _check(request: Request) -> str | None:
+    graphql = read_graphql(request, {}) if request.path == "/graphql" else None
+    return foreign_row(request, BLOCK, names=("debtor",), graphql=graphql)
+
+
+@pytest.mark.parametrize("index", range(len(_requests(OTHERS))))
+def test_a_row_outside_the_tenants_block_is_found_wherever_it_is_named(index: int) -> None:
+    reason = _check(_requests(OTHERS)[index])
+    assert reason is not None
+    assert f"names row {OTHERS}, outside the test tenant's ids [{BLOCK.start}, " in reason
+
+
+@pytest.mark.parametrize("index", range(len(_requests(MINE))))
+def test_the_tenants_own_rows_pass(index: int) -> None:
+    assert _check(_requests(MINE)[index]) is None
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (_json("/v2/notes", {"accountId": "3f2a-uuid"}), "a row id is '3f2a-uuid'"),
+        (_json("/v2/notes", {"accountId": {"eq": MINE}}), "a row id is {'eq'"),
+        (_json("/v2/notes", {"accountId": 7.5}), "a row id is 7.5"),
+        (_graphql("mutation { addNote(accountId: {x: 1}) { id } }"), "an input object"),
+        (_graphql("mutation { addNote(accountId: 1.5) { id } }"), "a row id is '1.5'"),
+        (
+            Request.of("POST", "/v2/notes", {"Content-Type": "multipart/form-data; boundary=b"},
+                       b"--b\r\n"),
+            "the body is multipart",
+        ),
+    ],
+)  # fmt: skip
+def test_a_row_id_that_cannot_be_placed_refuses_the_request(
+    request_: Request, expected: str
+) -> None:
+    reason = _check(request_)
+    assert reason is not None
+    assert expected in reason
+    assert "cannot be checked against the test tenant's ids" in reason
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        # Names that only look like ids, values that name no row, numbers that are not ids.
+        _json("/v2/notes", {"paid": True, "valid": "yes", "uuid": "x", "text": "id 98765"}),
+        _json("/v2/notes", {"accountId": None, "debtorId": "", "amount": 98765}),
+        _form("/api/pay.php", {"amount": OTHERS, "page": 2}),
+        Request.of("POST", "/v2/notes", {**JSON, "X-Request-Id": str(OTHERS)}, b"{}"),
+        Request.of("POST", "/v2/notes/v3", JSON, b"not json"),
+    ],
+)
+def test_what_names_no_row_passes(request_: Request) -> None:
+    assert _check(request_) is None
+
+
+def test_the_verifier_mirrors_a_registered_tenants_write_only_inside_its_block() -> None:
+    verifier = Verifier(
+        ComparisonConfig.model_validate(
+            {"tenant_scope": {"header": "X-Tenant-Id", "row_id_names": ["debtor"]}}
+        ),
+        allow_unredacted=True,
+    )
+
+    def plan(request: Request, answer: bool | range) -> str | None:
+        planned = verifier.plan(request, is_test_tenant=lambda _: answer)
+        return None if planned.skip is None else planned.skip.detail
+
+    mine, others = (
+        _form("/api/note.php", {"debtor": MINE}),
+        _form("/api/note.php", {"debtor": OTHERS}),
+    )
+    assert plan(mine, BLOCK) is None
+    refused = plan(others, BLOCK)
+    assert refused is not None
+    assert refused.startswith("POST may change state; form field debtor names row 98765")
+    # A tenant of the configured list has no known block: its writes are not checked.
+    assert plan(others, True) is None
+    assert plan(others, False) is not None
+    # A safe request is not a write: its ids are not checked.
+    reading = Request.of("GET", f"/api/debtor.php?debtor={OTHERS}", {"X-Tenant-Id": str(TENANT)})
+    assert plan(reading, BLOCK) is None
+
+
+def test_the_check_can_be_turned_off() -> None:
+    verifier = Verifier(
+        ComparisonConfig.model_validate(
+            {"tenant_scope": {"header": "X-Tenant-Id", "check_row_ids": False}}
+        ),
+        allow_unredacted=True,
+    )
+    planned = verifier.plan(
+        _json("/v2/notes", {"accountId": OTHERS}), is_test_tenant=lambda _: BLOCK
+    )
+    assert planned.skip is None
