@@ -20,7 +20,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from shadow.rows import TestTenantAnswer
 from shadow.rules import ComparisonConfig, Rule
 
 
@@ -140,7 +139,9 @@ class Target:
     timeout_s: float = 5.0
 
 
-TenantRegistry = Callable[[], Callable[[str], TestTenantAnswer]]
+# bool | range is `shadow.rows.TestTenantAnswer`, not imported: rows loads GraphQL, which the
+# CLI's start-up must not.
+TenantRegistry = Callable[[], Callable[[str], bool | range]]
 """A picklable factory, called once in the worker, returning `is_test_tenant(tenant_id)`: False,
 or the registered test tenant's id block (`shadow.rows.TestTenantAnswer`)."""
 
