@@ -468,8 +468,15 @@ class TenantScope(Rule):
     row_id_names: tuple[str, ...] = Field(
         default=(),
         description=(
-            "Parameter and field names that hold row ids besides id, ...Id, ..._id and their "
-            "plurals: legacy names such as debtor or client."
+            "Parameter and field names that hold row ids besides those ending in id or ids "
+            "(any case) or starting with id_: legacy names such as debtor or client."
+        ),
+    )
+    shared_id_names: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Names (fields, parameters, route path parameters) whose ids are not one tenant's "
+            "rows but data every tenant shares, such as currencyId or countryId; not checked."
         ),
     )
 

@@ -157,6 +157,7 @@ class Verifier:
                     request,
                     registered,
                     names=scope.row_id_names,
+                    shared=scope.shared_id_names,
                     path_params=match.params,
                     graphql=graphql,
                 )

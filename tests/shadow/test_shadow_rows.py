@@ -3,8 +3,9 @@ tenant's id block, and the verifier's gate that uses the check."""
 
 from __future__ import annotations
 
+import gzip
 import json
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -58,6 +59,41 @@ def _requests(row: int) -> list[Request]:
         _graphql(f"mutation {{ closeAccounts(ids: [{MINE}, {row}]) {{ id }} }}"),
         # GraphQL on a path not configured as GraphQL, still read.
         _json("/api/v3", {"query": f"mutation {{ addNote(accountId: {row}) {{ id }} }}"}),
+        Request.of("POST", "/api/v3", {"Content-Type": "application/graphql"},
+                   f"mutation {{ addNote(accountId: {row}) {{ id }} }}".encode()),
+        Request.of("POST", "/api/v3?query=" + quote(f"mutation{{addNote(accountId:{row}){{id}}}}")),
+        # Names as ASP.NET binds them (any case) and as legacy clients spell them.
+        _json("/v2/notes", {"accountid": row}),
+        _json("/v2/notes", {"ACCOUNTID": row}),
+        _json("/v2/notes", {"accountIDS": [row]}),
+        _json("/v2/notes", {"id_debtor": row}),
+        Request.of("POST", f"/v2/notes?accountid={row}", JSON, b"{}"),
+        _form("/v2/notes", {"AccountIds[0]": row}),
+        _form("/api/note.php", {"debtor_ids[0]": row}),
+        _form("/api/note.php", {"debtor[0]": row}),
+        Request.of("POST", f"/api/note.php?debtor[id]={row}", FORM),
+        Request.of("POST", f"/api/note.php?debtor[]={row}", FORM),
+        # PHP's own reading of names: `.` and ` ` become `_`, a NUL ends the name.
+        _form("/api/note.php", {"debtor.id": row}),
+        _form("/api/note.php", {"debtor id": row}),
+        _form("/api/note.php", {"debtor_id\0x": row}),
+        Request.of("POST", "/api/note.php",
+                   {"Content-Type": "application/x-www-form-urlencoded, text/plain"},
+                   f"debtor_id={row}".encode()),
+        # Path segments as servers parse numbers: a sign, spaces, leading zeros, a suffix, hex.
+        Request.of("POST", f"/v2/accounts/+{row}/notes", JSON),
+        Request.of("POST", f"/v2/accounts/%2B{row}/notes", JSON),
+        Request.of("POST", f"/v2/accounts/%20{row}%20/notes", JSON),
+        Request.of("POST", f"/v2/accounts/{row:020d}/notes", JSON) if row > 0
+        else Request.of("POST", f"/v2/accounts/-{-row:020d}/notes", JSON),
+        Request.of("DELETE", f"/v2/accounts/{row}.json", JSON),
+        Request.of("DELETE", f"/v2/accounts/{row:#x}", JSON) if row > 0
+        else Request.of("DELETE", f"/v2/accounts/-{-row:#x}", JSON),
+        # JSON Patch: the id is the value of a path.
+        Request.of("PATCH", f"/v2/notes/{MINE}", {"Content-Type": "application/json-patch+json"},
+                   json.dumps([{"op": "replace", "path": "/accountId", "value": row}]).encode()),
+        Request.of("PATCH", "/v2/notes", {"Content-Type": "application/json-patch+json"},
+                   json.dumps([{"op": "remove", "path": f"/accounts/{row}"}]).encode()),
     ]  # fmt: skip
 
 
@@ -82,10 +118,21 @@ def test_the_tenants_own_rows_pass(index: int) -> None:
     ("request_", "expected"),
     [
         (_json("/v2/notes", {"accountId": "3f2a-uuid"}), "a row id is '3f2a-uuid'"),
+        (_json("/v2/notes", {"uuid": "3f2a"}), "a row id is '3f2a'"),
         (_json("/v2/notes", {"accountId": {"eq": MINE}}), "a row id is {'eq'"),
         (_json("/v2/notes", {"accountId": 7.5}), "a row id is 7.5"),
         (_graphql("mutation { addNote(accountId: {x: 1}) { id } }"), "an input object"),
         (_graphql("mutation { addNote(accountId: 1.5) { id } }"), "a row id is '1.5'"),
+        # What other parsers read and this one cannot: repeated keys, comments, trailing commas.
+        (Request.of("POST", "/v2/notes", JSON, b'{"accountId": 5, "accountId": 98765}'),
+         "looks like JSON but cannot be read"),
+        (Request.of("POST", "/v2/notes", JSON, b'{"accountId": 98765,}'),
+         "looks like JSON but cannot be read"),
+        (Request.of("POST", "/v2/notes", {**JSON, "Content-Encoding": "gzip"},
+                    gzip.compress(b'{"accountId": 98765}')),
+         "the body is gzip-encoded"),
+        (_graphql("query A { account(id: -999993) { linked @export(as: \"a\") } } "
+                  "mutation B($a: ID) { addNote(accountId: $a) { id } }"), "uses @export"),
         (
             Request.of("POST", "/v2/notes", {"Content-Type": "multipart/form-data; boundary=b"},
                        b"--b\r\n"),
@@ -106,15 +153,36 @@ def test_a_row_id_that_cannot_be_placed_refuses_the_request(
     "request_",
     [
         # Names that only look like ids, values that name no row, numbers that are not ids.
-        _json("/v2/notes", {"paid": True, "valid": "yes", "uuid": "x", "text": "id 98765"}),
+        _json("/v2/notes", {"paid": True, "valid": "yes", "text": "id 98765"}),
         _json("/v2/notes", {"accountId": None, "debtorId": "", "amount": 98765}),
         _form("/api/pay.php", {"amount": OTHERS, "page": 2}),
         Request.of("POST", "/v2/notes", {**JSON, "X-Request-Id": str(OTHERS)}, b"{}"),
         Request.of("POST", "/v2/notes/v3", JSON, b"not json"),
+        # Relay's request key; a JSON `query` that is not GraphQL (a saved search).
+        _json("/v2/notes", {"clientMutationId": "abc", "requestId": "r-1"}),
+        _json("/v2/searches", {"query": "status:open"}),
+        # Data every tenant shares, named so in the configuration, and a route parameter so named.
+        _json("/v2/notes", {"currencyId": 3, "accountId": MINE}),
+        Request.of("POST", "/v2/statements/2024", JSON, b"{}"),
     ],
 )
 def test_what_names_no_row_passes(request_: Request) -> None:
-    assert _check(request_) is None
+    graphql = read_graphql(request_, {}) if request_.path == "/graphql" else None
+    reason = foreign_row(
+        request_,
+        BLOCK,
+        names=("debtor",),
+        shared=("currencyId", "year"),
+        path_params={"year": "2024"} if "/statements/" in request_.path else None,
+        graphql=graphql,
+    )
+    assert reason is None
+
+
+def test_a_shared_name_is_still_a_row_until_configured() -> None:
+    reason = _check(_json("/v2/notes", {"currencyId": 3}))
+    assert reason is not None
+    assert "list its name in tenant_scope.shared_id_names" in reason
 
 
 def test_the_verifier_mirrors_a_registered_tenants_write_only_inside_its_block() -> None:
