@@ -27,6 +27,8 @@ from shadow.redact import Redactor
 def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
     """The JSON line recording `request`, redacted."""
     content_type = request.header("content-type")
+    # The request's personal values are hidden in every part of it, not only where they stand.
+    known = redactor.request_strings(request)
     body: Any = None
     kind = "none"
     if request.body:
@@ -37,11 +39,11 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
         elif _is_form(content_type) and _is_text(request.body):
             # The patterns alone miss a name (`name=Anna+Kowalska`) and an encoded e-mail address
             # (`anna%40example.org`): only the decoded fields show what is personal.
-            body = redactor.redact_form(request.body.decode("utf-8"))
+            body = redactor.redact_form(request.body.decode("utf-8"), known)
             kind = "text"
         elif codec.is_json_type(content_type) or codec.looks_like_json(request.body):
             try:
-                body = redactor.redact_json(codec.parse_json(request.body, precise=False))
+                body = redactor.redact_json(codec.parse_json(request.body, precise=False), known)
                 kind = "json"
             except (DecodeError, RecursionError):  # unreadable, or too deep to walk
                 kind = "omitted"
@@ -52,8 +54,8 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
     record = {
         "at": at.isoformat(),
         "method": request.method,
-        "target": redactor.redact_target(request.target),
-        "headers": [list(pair) for pair in redactor.redact_headers(request.headers)],
+        "target": redactor.redact_target(request.target, known),
+        "headers": [list(pair) for pair in redactor.redact_headers(request.headers, known)],
         "body": body,
         "body_kind": kind,
     }

@@ -6,24 +6,28 @@ address, an IBAN whose mod-97 checksum holds, a card number that passes Luhn, a 
 Sensitive headers (Authorization, Cookie, Set-Cookie, API keys, session tokens) are always
 personal. Each personal value becomes `pii:` and 16 hex digits of HMAC-SHA256 under the configured
 secret: the same value gives the same token on both sides, so "equal on both sides" and "changed"
-stay visible while the value never is. Personal strings found in the documents compared (both
-whole answers, not only the values that differ) are also replaced wherever else they occur (a
-debtor's name quoted in a free-text note). A name that is nowhere under a personal field name is
-not recognised: patterns cannot tell it from other words, so such fields are configured (`keys`,
+stay visible while the value never is. Personal strings found in the documents compared (both whole
+answers, not only the values that differ) are also replaced wherever else they occur (a debtor's
+name quoted in a free-text note). A name that is nowhere under a personal field name is not
+recognised: patterns cannot tell it from other words, so such fields are configured (`keys`,
 `paths`), or the redaction is made strict (`strict: true`): then every text value of a JSON body,
 query or form is tokenised unless its field is listed in `clear_keys`, and each such value is also
-hidden wherever else it occurs, as personal strings are (numbers stay readable; path segments
-and headers are scanned as without it). Percent-encoded header values and query strings are
-decoded before they are scanned, and a query value holding JSON (GraphQL's `variables=`) is
-redacted as a JSON body. A difference's path is redacted too: an object keyed by e-mail address, or
-an array matched by a personal field (`$.people[?(@.email=="anna@...")]`), would otherwise carry
-the value into the store and into the noise statistics; the same tokens stand in, so one field
-keeps one path across exchanges. Called by `verifier.Verifier` on every exchange, and by any
-adapter before it writes bodies or headers.
+hidden wherever else it occurs, as personal strings are, with the request's own values (in its path
+and headers, in answers that echo them). Numbers stay readable, digits-only form values too; object
+keys, path segments and headers other than URLs are scanned as without it, and values shorter than
+three characters are not looked for elsewhere. A token stays as it is, so that a replayed recording
+gets the tokens live traffic got. Percent-encoded header values and query strings are decoded
+before they are scanned, and a query value holding JSON (GraphQL's `variables=`) is redacted as a
+JSON body. A difference's path is redacted too: an object keyed by e-mail address, or an array
+matched by a personal field (`$.people[?(@.email=="anna@...")]`), would otherwise carry the value
+into the store and into the noise statistics; the same tokens stand in, so one field keeps one path
+across exchanges. Called by `verifier.Verifier` on every exchange, and by any adapter before it
+writes bodies or headers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -34,12 +38,12 @@ from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
-from shadow import jsonpath
+from shadow import codec, jsonpath
 from shadow.diff import Difference
 from shadow.errors import RuleError
 from shadow.exchange import CandidateFailed, Different, Equal, Exchange, NoiseOnly, Skipped
 from shadow.jsonpath import KeyedItem, PatternSegment, Segment
-from shadow.message import Headers
+from shadow.message import Headers, Request
 from shadow.noise import field_of
 from shadow.rules import Redaction
 
@@ -86,6 +90,7 @@ _CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
 _DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
 _PROPAGATE_MIN: Final = 3
+_FORM_TYPE: Final = "application/x-www-form-urlencoded"
 # A form or query value that is a plain number (empty too): readable under strict redaction.
 _NUMBER: Final = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?")
 # A header value that is one URL or absolute path, nothing around it.
@@ -223,6 +228,8 @@ class Redactor:
             found.add(str(node))
         elif isinstance(node, str) and node and self.hides_text_at(path):
             found.add(node)
+            if node.strip() and node.strip() != node:  # a padded legacy column
+                found.add(node.strip())
         elif isinstance(node, str):
             found.update(node[s:e] for s, e in self.personal_spans(node))
 
@@ -271,6 +278,8 @@ class Redactor:
                 )
                 for i, value in enumerate(node)
             ]
+        if isinstance(node, str) and TOKEN.fullmatch(node):
+            return node  # redacted before (a replayed recording): the same token, not a new one
         if personal and node is not None and not isinstance(node, bool):
             return self.token(node)
         if isinstance(node, str) and node and self.hides_text_at(path):
@@ -284,9 +293,13 @@ class Redactor:
                 return self.token(node)
         return node
 
-    def redact_headers(self, headers: Headers) -> Headers:
-        """Headers with sensitive values tokenised and the rest scanned for personal patterns."""
-        return tuple((name, self.redact_header_value(name, value)) for name, value in headers)
+    def redact_headers(self, headers: Headers, known: Iterable[str] = ()) -> Headers:
+        """Headers with sensitive values tokenised and the rest scanned for personal patterns
+        (and for `known` strings: the request's own personal values)."""
+        known = set(known)
+        return tuple(
+            (name, self.redact_header_value(name, value, known)) for name, value in headers
+        )
 
     def redact_header_value(self, name: str, value: str, known: Iterable[str] = ()) -> str:
         """One header's value: tokenised whole when the header is sensitive; else scanned, and
@@ -294,6 +307,10 @@ class Redactor:
         URL or path is redacted as a request target is, anything else as decoded text."""
         if self.is_sensitive_header(name):
             return self.token(value)
+        if self._strict and "?" in value and (url := _URL.fullmatch(value)) is not None:
+            # A Referer or Location holds a query, whose text strict redaction hides.
+            origin = self.redact_text(unquote(url.group("origin") or ""), known)
+            return origin + self.redact_target(url.group("target"), known)
         if "%" not in value:
             return self.redact_text(value, known)
         decoded = unquote(value)
@@ -308,6 +325,8 @@ class Redactor:
     def redact_target(self, target: str, known: Iterable[str] = ()) -> str:
         """A request path and query with personal segments and parameter values replaced."""
         path, _, query = target.partition("?")
+        if query:  # its hidden values are hidden in the path too (`/users/ak?author=ak`)
+            known = self._form_strings(self._form_fields(query)) | set(known)
         segments = [
             quote(self.redact_text(unquote(segment), known), safe=":@!$&'()*+,;=")
             for segment in path.split("/")
@@ -316,6 +335,56 @@ class Redactor:
         if not query:
             return redacted
         return redacted + "?" + self.redact_form(query, known)
+
+    def request_strings(self, request: Request) -> set[str]:
+        """The personal values a request carries in its query and body (under strict redaction,
+        every text it hides there), to be hidden wherever else they occur: in its path and
+        headers, in the answers (an error message that echoes the input), in skip details."""
+        found: set[str] = set()
+        _, _, query = request.target.partition("?")
+        if query:
+            found |= self._form_strings(self._form_fields(query))
+        if not request.body or request.header("content-encoding"):
+            return found
+        text = request.body.decode("utf-8", "replace")
+        if codec.media_type(request.header("content-type")) == _FORM_TYPE:
+            found |= self._form_strings(self._form_fields(text))
+        elif (document := _json_container(text)) is not None:
+            with contextlib.suppress(RecursionError):  # each part is still redacted alone
+                found |= self.personal_strings(document)
+        return found
+
+    def _form_fields(self, encoded: str) -> list[tuple[str, str, str, bool]]:
+        """A form's fields: name and value decoded, whether it had `=`, whether it is hidden
+        whole (a personal name, or strict redaction outside the clear keys)."""
+        fields = []
+        for item in encoded.split("&"):
+            name, eq, value = item.partition("=")
+            plain_name = unquote(name.replace("+", " "))
+            plain_value = unquote(value.replace("+", " "))
+            # Positions (`status[0]`) name no field: the name before them does.
+            parts = [p for p in _FORM_NAME_PARTS.split(plain_name) if p and not p.isdigit()]
+            # Under strict redaction a form's text is hidden as a JSON body's is; a number stays
+            # readable there as in JSON, and a JSON value is redacted as a JSON body below.
+            personal = any(self.is_personal_key(part) for part in parts) or (
+                self.hides_text_at(parts)
+                and _NUMBER.fullmatch(plain_value) is None
+                and _json_container(plain_value) is None
+                and TOKEN.fullmatch(plain_value) is None
+            )
+            fields.append((plain_name, eq, plain_value, personal))
+        return fields
+
+    def _form_strings(self, fields: list[tuple[str, str, str, bool]]) -> set[str]:
+        found = {v for _, _, v, personal in fields if personal and len(v) >= _PROPAGATE_MIN}
+        for plain_name, eq, plain_value, _ in fields:
+            if self._strict and not eq and plain_name and _NUMBER.fullmatch(plain_name) is None:
+                found.add(plain_name)  # `?Anna+Kowalska`: a value without a name
+            document = _json_container(plain_value)
+            if document is not None:
+                with contextlib.suppress(RecursionError):  # then tokenised whole
+                    found |= self.personal_strings(document)
+        return found
 
     def redact_form(self, encoded: str, known: Iterable[str] = ()) -> str:
         """A query string or `application/x-www-form-urlencoded` body, redacted field by field.
@@ -326,27 +395,16 @@ class Redactor:
         of the other fields (`note=call Anna Kowalska`), as in a JSON body; a value that is a
         JSON object or array (GraphQL's `variables=`) is redacted as a JSON body is. Under strict
         redaction every other value that is not a number is tokenised whole unless its field is a
-        clear key. Then encoded again, so the result is still a well-formed form.
+        clear key, and so is a name without a value (`?Anna+Kowalska`). A token (a form redacted
+        before) stays as it is. Then encoded again, so the result is still a well-formed form.
         """
-        fields = []
-        for item in encoded.split("&"):
-            name, eq, value = item.partition("=")
-            plain_name = unquote(name.replace("+", " "))
-            plain_value = unquote(value.replace("+", " "))
-            parts = [part for part in _FORM_NAME_PARTS.split(plain_name) if part]
-            # Under strict redaction a form's text is hidden as a JSON body's is; a number stays
-            # readable there as in JSON, and a JSON value is redacted as a JSON body below.
-            personal = any(self.is_personal_key(part) for part in parts) or (
-                self.hides_text_at(parts)
-                and _NUMBER.fullmatch(plain_value) is None
-                and _json_container(plain_value) is None
-            )
-            fields.append((plain_name, eq, plain_value, personal))
-        found = {v for _, _, v, personal in fields if personal and len(v) >= _PROPAGATE_MIN}
-        known = found | set(known)
+        fields = self._form_fields(encoded)
+        known = self._form_strings(fields) | set(known)
         pairs = []
         for plain_name, eq, plain_value, personal in fields:
-            if personal:
+            if TOKEN.fullmatch(plain_value):  # redacted before (a replayed recording)
+                shown = plain_value
+            elif personal:
                 shown = self.token(plain_value)
             elif (document := _json_container(plain_value)) is not None:
                 try:
@@ -361,7 +419,10 @@ class Redactor:
             else:
                 shown = self.redact_text(plain_value, known)
             # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
-            name_part = quote(self.redact_text(plain_name, known), safe=":")
+            if plain_name in known and not eq:
+                name_part = self.token(plain_name)
+            else:
+                name_part = quote(self.redact_text(plain_name, known), safe=":")
             pairs.append(f"{name_part}={quote(shown, safe=':')}" if eq else name_part)
         return "&".join(pairs)
 

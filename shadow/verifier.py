@@ -191,10 +191,15 @@ class Verifier:
         id: str | None = None,
     ) -> Exchange:
         """The finished exchange: compared, split into real differences and noise, redacted."""
-        outcome = self._outcome(plan, primary, candidate, secondary)
+        # The request's own personal values are hidden wherever they recur: in its path, in
+        # skip details, in answers that echo them.
+        asked: frozenset[str] = frozenset()
+        if self.redactor is not None:
+            asked = frozenset(self.redactor.request_strings(plan.request))
+        outcome = self._outcome(plan, primary, candidate, secondary, asked)
         target = plan.request.target
         if self.redactor is not None:
-            target = self.redactor.redact_target(target)
+            target = self.redactor.redact_target(target, asked)
         return Exchange(
             route=plan.route,
             method=plan.request.method,
@@ -246,9 +251,10 @@ class Verifier:
         primary: Response | None,
         candidate: Response | CandidateFailure | None,
         secondary: Response | CandidateFailure | None,
+        asked: frozenset[str] = frozenset(),
     ) -> Outcome:
         if plan.skip is not None:
-            return self._redacted(plan.skip)
+            return self._redacted(plan.skip, asked)
         if primary is None or candidate is None:
             raise ValueError("settle() needs the primary's and the candidate's answers")
         answers: list[Response | CandidateFailure] = [candidate]
@@ -257,9 +263,9 @@ class Verifier:
         # Redacted before the noise tracker sees them (see the module docstring); redaction is
         # deterministic, so the same field still gets the same path in every exchange.
         compared = self.comparator.compare_many(plan.route, primary, answers)
-        known: frozenset[str] = frozenset()
+        known = asked
         if self.redactor is not None and any(o.kind != "equal" for o in compared):
-            known = self._personal_strings(primary, *answers)
+            known |= self._personal_strings(primary, *answers)
         outcomes = [self._redacted(outcome, known) for outcome in compared]
         against_secondary: tuple[Difference, ...] = ()
         if len(outcomes) == 2:

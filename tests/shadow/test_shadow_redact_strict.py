@@ -7,6 +7,8 @@ not recognised by the built-in names or the patterns, and only strict redaction 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -15,8 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shadow import Redactor
+from shadow import ComparisonConfig, Redactor, Request, Response, Verifier
 from shadow.diff import Difference
+from shadow.exchange import Different, Skipped
+from shadow.recording import line_of
 from shadow.redact import TOKEN
 from shadow.rules import Redaction
 
@@ -144,3 +148,98 @@ def test_with_no_clear_keys_no_text_value_survives(document: Any) -> None:
     everything_hidden = Redactor(Redaction(secret=SECRET, strict=True))
     for text in _texts(everything_hidden.redact_json(document)):
         assert text == "" or TOKEN.fullmatch(text), text
+
+
+# A review's findings: a value hidden in one part of a request or exchange stayed readable in
+# another, because each part was redacted on its own.
+
+
+def test_a_query_in_a_referer_or_location_header_is_hidden() -> None:
+    headers = (("Referer", "https://crm.example/search?holder=Anna+Kowalska&page=2"),)
+    (referer,) = STRICT.redact_headers(headers)
+    assert referer[1] == f"https://crm.example/search?holder={STRICT.token(NAME)}&page=2"
+    moved = STRICT.redact_difference(
+        Difference("headers.location", "changed", "/accounts?holder=Anna+Kowalska", "/a")
+    )
+    assert NAME not in str(moved.primary)
+    assert STRICT.token(NAME) in str(moved.primary)
+
+
+def test_a_path_segment_hidden_in_the_query_or_body_is_hidden_in_the_path() -> None:
+    target = STRICT.redact_target("/users/akowalska/notes?author=akowalska")
+    assert "akowalska" not in target
+    request = Request.of(
+        "POST",
+        "/users/akowalska/notes",
+        {"Content-Type": "application/json", "X-Acting-User": "akowalska"},
+        json.dumps({"author": "akowalska", "status": "open"}).encode(),
+    )
+    line = line_of(request, STRICT, datetime.now(UTC))
+    assert "akowalska" not in line
+    assert STRICT.token("akowalska") in line
+    assert '"status":"open"' in line
+
+
+def test_an_answer_echoing_the_requests_text_hides_it_in_clear_fields_and_skip_details() -> None:
+    config = ComparisonConfig.model_validate(
+        {
+            "redaction": {"secret": SECRET, "strict": True, "clear_keys": ["status"]},
+            "routes": [
+                {
+                    "name": "account",
+                    "match": {"path": "/api/account.php"},
+                    "candidate": {"path": "/v2/accounts/{query.id:int}", "query": {}},
+                }
+            ],
+        }
+    )
+    core = Verifier(config)
+    json_type = {"content-type": "application/json"}
+    plan = core.plan(Request.of("GET", "/api/accounts.php?holder=Anna%20Kowalska"))
+    exchange = core.settle(
+        plan,
+        Response.of(200, json.dumps({"status": f"no account for {NAME}"}), json_type),
+        Response.of(200, json.dumps({"status": "not_found"}), json_type),
+    )
+    assert isinstance(exchange.outcome, Different)
+    stored = json.dumps([asdict(d) for d in exchange.outcome.differences]) + exchange.target
+    assert "Kowalska" not in stored
+    assert "not_found" in stored
+    # A parameter that will not convert is quoted in the skip detail: hidden there too.
+    skipped = core.plan(Request.of("GET", "/api/account.php?id=Anna%20Kowalska"))
+    assert skipped.skip is not None
+    exchange = core.settle(skipped, None)
+    assert isinstance(exchange.outcome, Skipped)
+    assert "Kowalska" not in exchange.outcome.detail
+    assert STRICT.token(NAME) in exchange.outcome.detail
+
+
+@pytest.mark.parametrize(
+    ("form", "hidden"),
+    [
+        # A value hidden inside a JSON-valued field (GraphQL's variables) and quoted beside it.
+        ('variables={"holderLabel":"Anna Kowalska"}&status=assigned+to+Anna+Kowalska', NAME),
+        # A padded legacy column, quoted unpadded.
+        ('variables={"holderLabel":"Anna Kowalska   "}&status=assigned+to+Anna+Kowalska', NAME),
+        # A value without a name.
+        ("Anna+Kowalska&page=2", NAME),
+    ],
+)
+def test_form_values_hidden_anywhere_in_the_form_are_hidden_everywhere_in_it(
+    form: str, hidden: str
+) -> None:
+    assert hidden not in unquote(STRICT.redact_form(form))
+
+
+def test_redacting_twice_gives_the_same_tokens_so_a_replay_groups_with_live_traffic() -> None:
+    once = STRICT.redact_json(DOCUMENT)
+    assert STRICT.redact_json(once) == once
+    form = "holder=Anna+Kowalska&name=Anna&status=open"
+    assert STRICT.redact_form(STRICT.redact_form(form)) == STRICT.redact_form(form)
+
+
+def test_php_indexed_fields_are_clear_when_their_name_is() -> None:
+    assert (
+        STRICT.redact_form("status[0]=open&status[1]=closed")
+        == "status%5B0%5D=open&status%5B1%5D=closed"
+    )
