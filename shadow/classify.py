@@ -275,6 +275,8 @@ def classify(
     override = _method_override(request)
     if override is not None:
         return Classification("unsafe", override)
+    if graphql is None and (in_url := _operation_in_url(request)) is not None:
+        return Classification("unsafe", in_url)
     if method in SAFE_METHODS:
         if request.body:
             return Classification(
@@ -291,6 +293,27 @@ def classify(
     if read_only:
         return Classification("safe", f"the route declares {method} read-only")
     return Classification("unsafe", f"{method} may change state")
+
+
+def _operation_in_url(request: Request) -> str | None:
+    """Why a request to a path not configured as GraphQL may run a GraphQL mutation from its
+    URL (`/graphql.php?query=mutation{...}`: a server there may allow that over GET), or None.
+    Text that does not parse as GraphQL is something else, such as a search."""
+    for key, value in request.query:
+        if key.lower() != "query" or not ("mutation" in value or "subscription" in value):
+            continue
+        try:
+            tree = parse(value, no_location=True)
+        except (GraphQLError, RecursionError):
+            continue
+        kinds = {
+            definition.operation.value
+            for definition in tree.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        }
+        if kinds - {"query"}:
+            return f"its URL holds a GraphQL {' and '.join(sorted(kinds - {'query'}))}"
+    return None
 
 
 _OVERRIDE_HEADERS: Final = frozenset(

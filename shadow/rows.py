@@ -7,19 +7,27 @@ takes its id from the tenant's block of the reserved range (`fixtures.registry`)
 databases, so an unsafe request of such a tenant is mirrored only when every row id it names lies
 in that block.
 
-Row ids are looked for where servers read them, read as leniently as servers do:
-- every path segment that starts with a number (`/v2/accounts/98765/notes`, `+98765`,
-  `98765.json`, `0x181CD`), unless the matched route names it with a shared name;
-- every query parameter, form field, JSON name at any depth, JSON Patch path, GraphQL argument,
-  input field and variable whose name ends in `id` or `ids` in any case (`id`, `accountId`,
-  `debtor_id`, `debtorid`, `AccountIds[0]`, PHP's `debtor[id]` by its last part) or starts with
-  `id_`, or is one of `row_id_names` (legacy names such as `debtor`); not English words that
-  happen to end so (`paid`, `valid`), request keys (`requestId`, `clientMutationId`), or
-  `shared_id_names` (reference data every tenant shares, such as `currencyId`).
-An integer, or text holding one, must lie in the block; a value that cannot be placed (a UUID,
-an object, a fraction) refuses the request, and so does a body that cannot be read (JSON that
-does not parse, a content-encoded or multipart body, a GraphQL `@export`). Null, booleans and
-empty text name no row. Headers are not read (request and trace ids live there).
+Row ids are looked for where servers read them, and read as leniently as servers do:
+- path segments that start with a number (`/v2/accounts/98765/notes`, `+98765`, `98765.json`,
+  `0x181CD`) or hold one in OData's parentheses (`Accounts(98765)`, `Accounts(Id=98765)`), except
+  dates, versions (`1.0`) and segments the matched route names with a shared name; a query value
+  holding a path (`index.php?q=account/98765/delete`) counts as one;
+- the values of query parameters, form fields, JSON names at any depth (inside JSON held in a
+  text value too), JSON Patch paths, GraphQL arguments, input fields and variables (each set of a
+  variable batch) whose name names an id: a word `id`, `ids` or `identifier` in it
+  (`accountIdList`, `id_debtor`, `AccountIds[0]`, `debtor[id]`, `account_id[eq]` with a filter
+  operator after it), a lower-case name ending in `id` (`debtorid`), or one of `row_id_names`
+  (a legacy `debtor`) or its plural; not English words that end so (`paid`, `valid`), request keys
+  (`requestId`, `clientMutationId`), or `shared_id_names` (data every tenant shares, such as
+  `currencyId`);
+- numbers used as keys (`selected[98765]=1`, `{"98765": {...}}`; a form's small `[0]`, `[1]` are
+  positions) and a body that is a bare number or list of numbers;
+- GraphQL in the URL, a form or a JSON body of a path not configured as GraphQL.
+An integer, text holding one, or a comma-separated list of them must lie in the block; objects
+under an id's name are searched (`{"debtor": {"id": 5}}`, filter operators such as `eq`, `in`);
+a value that cannot be placed (a UUID, a fraction) refuses the request, and so does a body that
+cannot be searched (JSON that does not parse, XML, CSV, a content-encoded or multipart body, a
+GraphQL `@export`). Null, booleans and empty text name no row. Headers and cookies are not read.
 
 Rows the primary creates during a test take the primary's own ids, outside the block, so later
 writes naming them are not mirrored: on the candidate that id may be someone else's row.
@@ -27,6 +35,7 @@ writes naming them are not mirrored: on the candidate that id may be someone els
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
@@ -40,29 +49,29 @@ from graphql.language import (
     IntValueNode,
     ListValueNode,
     NullValueNode,
+    ObjectValueNode,
     StringValueNode,
     ValueNode,
     VariableNode,
     visit,
 )
 
-from shadow.classify import (
-    ArgumentsNamed,
-    GraphQLCall,
-    GraphQLRequest,
-    graphql_shaped,
-    json_body,
-)
+from shadow.classify import ArgumentsNamed, GraphQLRequest, json_body
 from shadow.message import Request
 from shadow.routes import normal_path
 
 _FORM_TYPE: Final = "application/x-www-form-urlencoded"
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
+_INTEGERS: Final = re.compile(r"[+-]?[0-9]+(?:\s*,\s*[+-]?[0-9]+)+")
 # What a server reads as a number at the start of a path segment (ASP.NET's int parsing, PHP's
 # (int) cast): a sign, decimal digits or 0x and hex digits, anything after them ignored.
 _LEADING_NUMBER: Final = re.compile(r"([+-]?)(?:0[xX]([0-9a-fA-F]+)|([0-9]+))")
-_ID_PREFIX: Final = re.compile(r"ids?[_-]")
-# Names ending in "id" that name no row.
+_NOT_A_ROW_SEGMENT: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*|[0-9]+(?:\.[0-9]+)+")
+_KEY_IN_PARENTHESES: Final = re.compile(r"\((?:[^()=]*=)?\s*([+-]?[0-9]+)\s*[,)]")
+# Words of a name: `accountIdList` → account, Id, List; `account_id2` → account, id, 2.
+_WORDS: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_ID_WORDS: Final = frozenset({"id", "ids", "identifier", "identifiers"})
+# Lower-case names ending in "id" that name no row, and keys that identify requests.
 _NOT_ROW_IDS: Final = frozenset(
     {
         "paid", "unpaid", "prepaid", "overpaid", "valid", "invalid", "void", "avoid", "said",
@@ -70,11 +79,22 @@ _NOT_ROW_IDS: Final = frozenset(
         "vivid", "requestid", "clientmutationid", "correlationid", "traceid", "spanid",
     }
 )  # fmt: skip
+# Filter operators after an id's name: `account_id[eq]=5`, `{"id": {"in": [5, 6]}}`.
+_OPERATORS: Final = frozenset(
+    {"eq", "ne", "neq", "in", "nin", "notin", "not", "gt", "gte", "lt", "lte", "between", "is",
+     "equals", "contains", "or", "and", "any", "all", "some"}
+)  # fmt: skip
 # The parts of a parameter's name as PHP and ASP.NET split it: `debtor[id]`, `debtor.id`,
 # `debtor id` (PHP turns `.` and ` ` into `_` at the top level), `AccountIds[0]`.
 _NAME_PARTS: Final = re.compile(r"[\[\]. ]+")
+# Bodies that name no row in their bytes (an uploaded file); the path still counts.
+_OPAQUE_TYPES: Final = ("application/octet-stream", "application/pdf", "application/zip",
+                        "image/", "audio/", "video/")  # fmt: skip
 _MAX_DEPTH: Final = 64
+# A JSON Patch path's small numbers are array positions (RFC 6902), not rows.
+_MAX_POSITION: Final = 1000
 IsRowId = Callable[[str], bool]
+Found = Iterator[tuple[str, int]]
 TestTenantAnswer = bool | range
 """Whether a tenant is a test tenant: False; True when its rows are not known (a tenant of the
 `test_tenants` list); or its id block (a tenant of the registry), which `foreign_row` checks."""
@@ -95,195 +115,269 @@ def foreign_row(
 ) -> str | None:
     """Why `request` may touch a row outside `block` (the first such id and where it is), or
     None when every row id it names lies in the block. `names`: `row_id_names`; `shared`:
-    `shared_id_names`; `path_params`: the matched route's."""
-    extra = frozenset(name.lower() for name in names)
-    not_rows = _NOT_ROW_IDS | {name.lower() for name in shared}
-
-    def is_row_id(name: str) -> bool:
-        low = name.partition("\0")[0].strip().lower()  # PHP ends a name at a NUL
-        if low in not_rows:
-            return False
-        return low in extra or low.endswith(("id", "ids")) or _ID_PREFIX.match(low) is not None
-
-    params = path_params or {}
-    shared_segments = {value for name, value in params.items() if name.lower() in not_rows}
+    `shared_id_names`; `path_params`: the matched route's; `graphql`: the request read as
+    GraphQL when its path is a GraphQL path."""
+    finder = _Finder(names, shared, path_params or {})
     try:
-        for where, value in _row_ids(request, is_row_id, params, shared_segments, graphql):
-            for number in _integers(value):
-                if number not in block:
-                    return (
-                        f"{where} names row {number}, outside the test tenant's ids "
-                        f"[{block.start}, {block.stop}), so it may be another customer's row "
-                        "(if it names data every tenant shares, such as a currency, list its "
-                        "name in tenant_scope.shared_id_names)"
-                    )
+        for where, number in finder.request(request, graphql):
+            if number not in block:
+                return (
+                    f"{where} names row {number}, outside the test tenant's ids "
+                    f"[{block.start}, {block.stop}), so it may be another customer's row "
+                    "(if it names data every tenant shares, such as a currency, list its "
+                    "name in tenant_scope.shared_id_names)"
+                )
     except _UnplaceableError as exc:
         return f"{exc}, which cannot be checked against the test tenant's ids"
     return None
 
 
-def _last_name(key: str, is_row_id: IsRowId) -> bool:
-    """Whether a query or form parameter's name names a row id: by its last part that is not a
-    position (`AccountIds[0]`, `debtor[id]`), or whole (`debtor_id`)."""
-    parts = [
-        part for part in _NAME_PARTS.split(key.partition("\0")[0]) if part and not part.isdigit()
-    ]
-    return bool(parts) and is_row_id(parts[-1])
+class _Finder:
+    """Every row id a request names, as (where, id)."""
 
+    def __init__(
+        self, names: Iterable[str], shared: Iterable[str], path_params: Mapping[str, str]
+    ) -> None:
+        extra = {name.lower() for name in names}
+        self._extra = extra | {name + "s" for name in extra}
+        self._not_rows = _NOT_ROW_IDS | {name.lower() for name in shared}
+        self._path_params = path_params
+        self._shared_segments = {
+            value for name, value in path_params.items() if name.lower() in self._not_rows
+        }
 
-def _row_ids(
-    request: Request,
-    is_row_id: IsRowId,
-    path_params: Mapping[str, str],
-    shared_segments: set[str],
-    graphql: GraphQLRequest | None,
-) -> Iterator[tuple[str, Any]]:
-    for segment in unquote(normal_path(request.path)).split("/"):
-        text = segment.strip()
-        if text in shared_segments:
-            continue
-        leading = _LEADING_NUMBER.match(text)
-        if leading is not None:
-            sign, hexadecimal, decimal = leading.groups()
-            number = int(hexadecimal, 16) if hexadecimal else int(decimal)
-            yield f"the path segment {segment!r}", -number if sign == "-" else number
-    for name, value in path_params.items():
-        if is_row_id(name):
-            yield f"path parameter {name}", value
-    for key, value in request.query:
-        if _last_name(key, is_row_id):
-            yield f"query parameter {key}", value
-    if graphql is None:  # GraphQL in the URL of a path not configured as GraphQL
-        documents = [value for key, value in request.query if key.lower() == "query"]
-        yield from _loose_graphql(documents, is_row_id)
-    if not request.body:
-        return
-    encoding = (request.header("content-encoding") or "").strip().lower()
-    if encoding not in ("", "identity"):
-        raise _UnplaceableError(f"the body is {encoding}-encoded, and may name rows")
-    # PHP reads the type up to a `;`, `,` or space.
-    content_type = (request.header("content-type") or "").strip()
-    media_type = re.split(r"[;,\s]", content_type, maxsplit=1)[0].lower()
-    if media_type.startswith("multipart/"):
-        raise _UnplaceableError("the body is multipart, and its fields may name rows")
-    if media_type == _FORM_TYPE:
-        form = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-        for key, value in form:
-            if _last_name(key, is_row_id):
-                yield f"form field {key}", value
-    if graphql is None and media_type == "application/graphql":
-        yield from _loose_graphql([request.body.decode("utf-8", "replace")], is_row_id)
-        return
-    # Read as JSON whatever its type says, as the tenant check does: servers often parse it.
-    body = json_body(request.body)
-    if body is None and request.body.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"["):
-        # Other parsers take what this one refuses (repeated keys, comments, trailing commas).
-        raise _UnplaceableError("the body looks like JSON but cannot be read, and may name rows")
-    yield from _named(body, is_row_id, "JSON name")
-    yield from _patched(body, is_row_id)
-    if graphql is not None:
-        for call in graphql.calls:
-            yield from _arguments(call, is_row_id)
-            yield from _named(call.variables, is_row_id, "GraphQL variable")
-    else:
-        for call in graphql_shaped(body):
-            yield from _loose_graphql([call.document], is_row_id, call.variables)
+    def is_row_id(self, name: str) -> bool:
+        name = name.partition("\0")[0].strip()  # PHP ends a name at a NUL
+        low = name.lower()
+        if low in self._not_rows:
+            return False
+        if low in self._extra:
+            return True
+        if any(word.lower() in _ID_WORDS for word in _WORDS.findall(name)):
+            return True
+        # One case throughout gives no word boundaries: `debtorid`, `ACCOUNTID`.
+        return name in (low, name.upper()) and low.endswith(("id", "ids"))
 
+    # -- where a request names rows ---------------------------------------------------------------
 
-def _loose_graphql(
-    documents: Iterable[str], is_row_id: IsRowId, variables: Any = None
-) -> Iterator[tuple[str, Any]]:
-    """Row ids in GraphQL found where GraphQL is not configured: text that does not parse as
-    GraphQL is taken for something else (a search query) rather than refusing the request."""
-    for document in documents:
-        try:
-            parse(document, no_location=True)
-        except (GraphQLError, RecursionError):
-            continue
-        call = GraphQLCall((), document=document, variables=variables)
-        yield from _arguments(call, is_row_id)
-        yield from _named(variables, is_row_id, "GraphQL variable")
+    def request(self, request: Request, graphql: GraphQLRequest | None) -> Found:
+        yield from self._path(request.path, "the path")
+        for name, value in self._path_params.items():
+            if self.is_row_id(name):
+                yield from self._values(value, f"path parameter {name}")
+        yield from self._parameters(request.query, "query parameter")
+        if graphql is not None:  # a GraphQL path: its calls, bodiless (GET) or not
+            for call in graphql.calls:
+                yield from self._graphql(call.document, call.variables)
+        else:
+            yield from self._loose_graphql(_query_and_variables(request.query))
+        if request.body:
+            yield from self._body(request, loose_graphql=graphql is None)
 
+    def _body(self, request: Request, *, loose_graphql: bool) -> Found:
+        encoding = (request.header("content-encoding") or "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise _UnplaceableError(f"the body is {encoding}-encoded, and may name rows")
+        # PHP reads the type up to a `;`, `,` or space.
+        content_type = (request.header("content-type") or "").strip()
+        media_type = re.split(r"[;,\s]", content_type, maxsplit=1)[0].lower()
+        if media_type.startswith("multipart/"):
+            raise _UnplaceableError("the body is multipart, and its fields may name rows")
+        if media_type == _FORM_TYPE:
+            form = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+            yield from self._parameters(tuple(form), "form field")
+            if loose_graphql:
+                yield from self._loose_graphql(_query_and_variables(form))
+            if (body := json_body(request.body)) is not None:  # JSON under a form's type
+                yield from self._bare(body)
+                yield from self._json(body, "the JSON body")
+            return
+        if media_type == "application/graphql":
+            if loose_graphql:
+                document = request.body.decode("utf-8", "replace")
+                variables = _query_and_variables(request.query)[1]
+                yield from self._loose_graphql(([document], variables))
+            return
+        # Read as JSON whatever its type says, as the tenant check does: servers often parse it.
+        body = json_body(request.body)
+        if body is None:
+            if request.body.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"["):
+                # Other parsers take what this one refuses (repeated keys, comments, commas).
+                raise _UnplaceableError("the body looks like JSON but cannot be read")
+            if media_type.startswith(_OPAQUE_TYPES):
+                return
+            raise _UnplaceableError(
+                f"the body ({media_type or 'no Content-Type'}) cannot be searched for row ids"
+            )
+        yield from self._bare(body)
+        yield from self._json(body, "the JSON body")
+        yield from self._patch(body)
+        if loose_graphql:
+            for item in body if isinstance(body, list) else [body]:
+                if isinstance(item, dict) and isinstance(item.get("query"), str):
+                    yield from self._loose_graphql(([item["query"]], item.get("variables")))
 
-def _patched(body: Any, is_row_id: IsRowId) -> Iterator[tuple[str, Any]]:
-    """Row ids a JSON Patch sets (`{"op": "replace", "path": "/accountId", "value": 98765}`) or
-    names in its paths (`/accounts/98765`)."""
-    for item in body if isinstance(body, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            continue
-        for key in ("path", "from"):
-            pointer = item.get(key)
-            if not isinstance(pointer, str):
+    def _path(self, path: str, where: str) -> Found:
+        for segment in unquote(normal_path(path)).split("/"):
+            text = segment.strip()
+            if not text or text in self._shared_segments or _NOT_A_ROW_SEGMENT.fullmatch(text):
                 continue
-            for segment in pointer.split("/"):
-                if _INTEGER.fullmatch(segment.strip()):
-                    yield f"JSON Patch {key} {pointer!r}", segment
-        name = item["path"].rstrip("/").rpartition("/")[2]
-        if "value" in item and is_row_id(name):
-            yield f"JSON Patch value of {item['path']!r}", item["value"]
+            leading = _LEADING_NUMBER.match(text)
+            if leading is not None:
+                sign, hexadecimal, decimal = leading.groups()
+                number = int(hexadecimal, 16) if hexadecimal else int(decimal)
+                yield f"{where} segment {segment!r}", -number if sign == "-" else number
+            for key in _KEY_IN_PARENTHESES.findall(text):
+                yield f"{where} segment {segment!r}", int(key)
+
+    def _parameters(self, pairs: tuple[tuple[str, str], ...], kind: str) -> Found:
+        """Query parameters or form fields, named in PHP's and ASP.NET's ways."""
+        for key, value in pairs:
+            where = f"{kind} {key}"
+            parts = [p for p in _NAME_PARTS.split(key.partition("\0")[0]) if p]
+            for part in parts:
+                # A number as a key names a row (`selected[98765]=1`) unless it is a position.
+                if _INTEGER.fullmatch(part) and not 0 <= int(part) < len(pairs):
+                    yield where, int(part)
+            named = [part for part in parts if not _INTEGER.fullmatch(part)]
+            if (named and self.is_row_id(named[-1])) or (
+                len(named) > 1
+                and named[-1].lower() in _OPERATORS
+                and any(self.is_row_id(part) for part in named[:-1])
+            ):
+                yield from self._values(value, where)
+            elif (document := _json_container(value)) is not None:
+                yield from self._json(document, where)
+            elif "/" in value:  # a front controller's route: `index.php?q=account/98765/delete`
+                yield from self._path(value, where)
+            if "/" in key and not value:  # CodeIgniter's `index.php?/accounts/delete/98765`
+                yield from self._path(key, where)
+
+    def _json(self, node: Any, where: str, depth: int = 0) -> Found:
+        if depth > _MAX_DEPTH:
+            raise _UnplaceableError(f"{where} is nested too deeply to search")
+        if isinstance(node, dict):
+            for name, item in node.items():
+                if _INTEGER.fullmatch(name.strip()):
+                    yield f"{where} key {name!r}", int(name)
+                if self.is_row_id(name):
+                    yield from self._values(item, f"{where} name {name}", depth + 1)
+                else:
+                    yield from self._json(item, where, depth + 1)
+        elif isinstance(node, list):
+            for item in node:
+                yield from self._json(item, where, depth + 1)
+        elif isinstance(node, str) and (document := _json_container(node)) is not None:
+            yield from self._json(document, where, depth + 1)  # `{"data": "{\"accountId\":5}"}`
+
+    def _values(self, value: Any, where: str, depth: int = 0) -> Found:
+        """The row ids under an id's name: a number, text holding one or a comma-separated list
+        of them, a list of those, an object (searched; a filter's operators are looked through)."""
+        if depth > _MAX_DEPTH:
+            raise _UnplaceableError(f"{where} is nested too deeply to search")
+        if value is None or isinstance(value, bool) or value == "":
+            return
+        if isinstance(value, list):
+            for item in value:
+                yield from self._values(item, where, depth + 1)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if name.lower() in _OPERATORS:
+                    yield from self._values(item, where, depth + 1)
+            others = {k: v for k, v in value.items() if k.lower() not in _OPERATORS}
+            yield from self._json(others, where, depth + 1)
+        elif isinstance(value, int):
+            yield where, value
+        elif isinstance(value, float) and value.is_integer():
+            yield where, int(value)
+        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            yield where, int(value.strip())
+        elif isinstance(value, str) and _INTEGERS.fullmatch(value.strip()):
+            for item in value.split(","):
+                yield where, int(item.strip())
+        else:
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise _UnplaceableError(f"{where} holds {shown}")
+
+    def _bare(self, body: Any) -> Found:
+        """A body that is itself a row id or a list of them (`[FromBody] int[] ids`)."""
+        items = body if isinstance(body, list) else [body]
+        for item in items:
+            if isinstance(item, int | float | str) and not isinstance(item, bool):
+                yield from self._values(item, "the JSON body")
+
+    def _patch(self, body: Any) -> Found:
+        """Row ids a JSON Patch sets (`{"op": "replace", "path": "/accountId", "value": 5}`) or
+        names in its paths (`/accounts/98765`)."""
+        for item in body if isinstance(body, list) else []:
+            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+                continue
+            for key in ("path", "from"):
+                pointer = item.get(key)
+                if not isinstance(pointer, str):
+                    continue
+                for segment in pointer.split("/"):
+                    if _INTEGER.fullmatch(segment) and not 0 <= int(segment) < _MAX_POSITION:
+                        yield f"JSON Patch {key} {pointer!r}", int(segment)
+            names = [
+                s for s in item["path"].split("/") if s and s != "-" and not _INTEGER.fullmatch(s)
+            ]
+            if "value" in item and names and self.is_row_id(names[-1]):
+                yield from self._values(item["value"], f"JSON Patch value of {item['path']!r}")
+
+    # -- GraphQL --------------------------------------------------------------------------------
+
+    def _loose_graphql(self, found: tuple[list[str], Any]) -> Found:
+        """GraphQL where no GraphQL path is configured: text that does not parse as GraphQL is
+        taken for something else (a search query) rather than refusing the request."""
+        documents, variables = found
+        for document in documents:
+            try:
+                parse(document, no_location=True)
+            except (GraphQLError, RecursionError):
+                continue
+            yield from self._graphql(document, variables)
+
+    def _graphql(self, document: str, variables: Any) -> Found:
+        """The row ids of a document's arguments and input fields, for each set of variables
+        (a variable batch sends several), and of the variables themselves."""
+        if isinstance(variables, str):  # servers decode variables sent as a JSON string
+            variables = _json_container(variables) if variables.strip() else None
+        if variables is None:
+            sets: list[dict[str, Any]] = [{}]
+        elif isinstance(variables, dict):
+            sets = [variables]
+        elif isinstance(variables, list) and all(isinstance(v, dict) for v in variables):
+            sets = variables or [{}]
+        else:
+            raise _UnplaceableError("GraphQL variables that are not an object")
+        if not document:
+            return
+        if "@export" in document:
+            # The server fills exported variables in from an earlier operation's answer.
+            raise _UnplaceableError("a GraphQL document uses @export")
+        try:
+            tree = parse(document, no_location=True)
+        except (GraphQLError, RecursionError):
+            raise _UnplaceableError("a GraphQL document that cannot be read") from None
+        finder = ArgumentsNamed(self.is_row_id)
+        visit(tree, finder)
+        for values in sets:
+            for name, node in finder.found:
+                where = f"GraphQL argument {name}"
+                yield from self._values(_value(node, values, finder.defaults, where), where)
+            yield from self._json(values, "GraphQL variables")
 
 
-def _named(value: Any, is_row_id: IsRowId, kind: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
-    if depth > _MAX_DEPTH:
-        raise _UnplaceableError(f"a {kind} nested too deeply to search")
-    if isinstance(value, dict):
-        for name, item in value.items():
-            if is_row_id(name):
-                yield f"{kind} {name}", item
-            else:
-                yield from _named(item, is_row_id, kind, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _named(item, is_row_id, kind, depth + 1)
-
-
-def _integers(value: Any, depth: int = 0) -> Iterator[int]:
-    """The row ids a value holds: an integer, text holding one, or a list of them."""
-    if value is None or isinstance(value, bool) or value == "":
-        return
-    if isinstance(value, list) and depth < _MAX_DEPTH:
-        for item in value:
-            yield from _integers(item, depth + 1)
-        return
-    if isinstance(value, int):
-        yield value
-        return
-    if isinstance(value, float) and value.is_integer():
-        yield int(value)
-        return
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        yield int(value.strip())
-        return
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    raise _UnplaceableError(f"a row id is {shown}")
-
-
-def _arguments(call: GraphQLCall, is_row_id: IsRowId) -> Iterator[tuple[str, Any]]:
-    """The values of the arguments and input fields named like row ids, with variables resolved
-    (from the call's variables, else the variable's default)."""
-    if not call.document:
-        return
-    if "@export" in call.document:
-        # The server fills exported variables in from an earlier operation's answer.
-        raise _UnplaceableError("a GraphQL document uses @export")
-    try:
-        tree = parse(call.document, no_location=True)
-    except (GraphQLError, RecursionError):
-        raise _UnplaceableError("a GraphQL document that cannot be read") from None
-    finder = ArgumentsNamed(is_row_id)
-    visit(tree, finder)
-    variables = call.variables if isinstance(call.variables, dict) else {}
-    for name, node in finder.found:
-        yield f"GraphQL argument {name}", _value(node, variables, finder.defaults)
-
-
-def _value(node: ValueNode, variables: dict[str, Any], defaults: dict[str, ValueNode]) -> Any:
+def _value(
+    node: ValueNode, variables: dict[str, Any], defaults: dict[str, ValueNode], where: str
+) -> Any:
     if isinstance(node, VariableNode):
         name = node.name.value
         if name in variables:
             return variables[name]
         default = defaults.get(name)
-        return None if default is None else _value(default, variables, defaults)
+        return None if default is None else _value(default, variables, defaults, where)
     if isinstance(node, NullValueNode):
         return None
     if isinstance(node, BooleanValueNode):
@@ -291,5 +385,31 @@ def _value(node: ValueNode, variables: dict[str, Any], defaults: dict[str, Value
     if isinstance(node, IntValueNode | FloatValueNode | StringValueNode | EnumValueNode):
         return node.value
     if isinstance(node, ListValueNode):
-        return [_value(item, variables, defaults) for item in node.values]
-    raise _UnplaceableError("a row id is an input object")
+        return [_value(item, variables, defaults, where) for item in node.values]
+    if isinstance(node, ObjectValueNode):  # `where: {id: {eq: 5}}`
+        return {
+            field.name.value: _value(field.value, variables, defaults, where)
+            for field in node.fields
+        }
+    raise _UnplaceableError(f"{where} holds a value that cannot be read")
+
+
+def _query_and_variables(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], Any]:
+    """The GraphQL documents (`query`) and the variables (`variables`) of parameters."""
+    pairs = list(pairs)
+    documents = [value for key, value in pairs if key.lower() == "query"]
+    variables = [value for key, value in pairs if key.lower() == "variables"]
+    if len(variables) > 1:
+        raise _UnplaceableError("GraphQL variables are given more than once")
+    return documents, variables[0] if variables else None
+
+
+def _json_container(text: str) -> Any:
+    """The JSON object or array a text holds, else None."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None

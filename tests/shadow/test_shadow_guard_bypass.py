@@ -340,6 +340,12 @@ BYPASSES = [
             b"q=x&_method=DELETE",
         ),
     ),
+    (
+        "a mutation in the URL of a path not configured as GraphQL",
+        Request.of(
+            "GET", "/graphql.php?query=" + quote("mutation { addNote(accountId: 1) { id } }")
+        ),
+    ),
 ]
 
 
@@ -360,6 +366,8 @@ CONTROLS = [
     ("a read-only POST", Request.of("POST", "/v2/search", JSON, b'{"q": "x"}')),
     ("an override to GET", Request.of("GET", "/v2/accounts/7", {"X-HTTP-Method-Override": "GET"})),
     ("a GraphQL query over GET", get_graphql("{ accounts { id } }")),
+    ("a search for the word mutation", Request.of("GET", "/v2/search?query=mutation+rates")),
+    ("a GraphQL query in another path's URL", Request.of("GET", "/gql.php?query=%7Ba%7Bid%7D%7D")),
     (
         "the tenant as an Int literal",
         graphql({"query": f"mutation {{ d(tenantId: {TEST_TENANT}) }}"}),

@@ -94,6 +94,35 @@ def _requests(row: int) -> list[Request]:
                    json.dumps([{"op": "replace", "path": "/accountId", "value": row}]).encode()),
         Request.of("PATCH", "/v2/notes", {"Content-Type": "application/json-patch+json"},
                    json.dumps([{"op": "remove", "path": f"/accounts/{row}"}]).encode()),
+        # A second review: bare bodies, numbers as keys, filters, JSON in text, front
+        # controllers, OData keys, appends, variable batches, GraphQL forms, more id names.
+        _json("/v2/accounts/bulk-close", [MINE, row]),
+        _json(f"/v2/accounts/{MINE}/merge", row),
+        _form("/api/notes.php", {f"selected[{row}]": 1, "action": "close"}),
+        _form("/api/notes.php", {"action": "edit", f"data[{row}][text]": "hi"}),
+        _json("/v2/balances", {"balances": {str(row): 10}}),
+        Request.of("DELETE", f"/api/notes?account_id[eq]={row}", JSON),
+        Request.of("POST", f"/api/notes/bulk-delete?filter[accountId][in]={MINE},{row}", JSON),
+        Request.of("GET", "/graphql?query=" + quote("mutation N($a: ID!) { addNote(accountId: $a) "
+                   "{ id } }") + "&variables=" + quote(json.dumps({"a": row}))),
+        _form("/api/note.php", {"data": json.dumps({"debtor_id": row, "text": "hi"})}),
+        _json("/v2/notes", {"payload": json.dumps({"accountId": row})}),
+        Request.of("POST", f"/index.php?q=account/{row}/delete", FORM, b"confirm=1"),
+        Request.of("POST", f"/index.php?/accounts/delete/{row}", FORM, b"confirm=1"),
+        Request.of("DELETE", f"/odata/Accounts({row})", JSON),
+        Request.of("PATCH", f"/odata/Accounts(Id={row})", JSON, b"{}"),
+        Request.of("PATCH", f"/v2/notes/{MINE}", {"Content-Type": "application/json-patch+json"},
+                   json.dumps([{"op": "add", "path": "/accountIds/-", "value": row}]).encode()),
+        _graphql("mutation N($a: ID!) { addNote(accountId: $a) { id } }",
+                 [{"a": MINE}, {"a": row}]),
+        _form("/graphql.php", {"query": f"mutation {{ addNote(accountId: {row}) {{ id }} }}"}),
+        _json("/v2/notes", {"accountIdList": [row]}),
+        _json("/v2/notes", {"idsToDelete": [row]}),
+        _json("/v2/notes", {"accountId1": MINE, "accountId2": row}),
+        _json("/v2/notes", {"accountIdentifier": row}),
+        _json("/v2/notes", {"debtors": [row]}),
+        _json("/v2/notes", {"debtor": {"id": row, "name": "x"}}),
+        _graphql(f"mutation {{ closeAccounts(where: {{id: {{eq: {row}}}}}) {{ id }} }}"),
     ]  # fmt: skip
 
 
@@ -117,12 +146,18 @@ def test_the_tenants_own_rows_pass(index: int) -> None:
 @pytest.mark.parametrize(
     ("request_", "expected"),
     [
-        (_json("/v2/notes", {"accountId": "3f2a-uuid"}), "a row id is '3f2a-uuid'"),
-        (_json("/v2/notes", {"uuid": "3f2a"}), "a row id is '3f2a'"),
-        (_json("/v2/notes", {"accountId": {"eq": MINE}}), "a row id is {'eq'"),
-        (_json("/v2/notes", {"accountId": 7.5}), "a row id is 7.5"),
-        (_graphql("mutation { addNote(accountId: {x: 1}) { id } }"), "an input object"),
-        (_graphql("mutation { addNote(accountId: 1.5) { id } }"), "a row id is '1.5'"),
+        (_json("/v2/notes", {"accountId": "3f2a-uuid"}), "accountId holds '3f2a-uuid'"),
+        (_json("/v2/notes", {"uuid": "3f2a"}), "uuid holds '3f2a'"),
+        (_json("/v2/notes", {"accountId": 7.5}), "accountId holds 7.5"),
+        (_graphql("mutation { addNote(accountId: 1.5) { id } }"), "accountId holds '1.5'"),
+        (_graphql("mutation N($a: ID) { addNote(accountId: $a) { id } }", 5),
+         "GraphQL variables that are not an object"),
+        # Bodies that cannot be searched: text under a JSON type, XML, CSV.
+        (Request.of("POST", "/v2/notes/v3", JSON, b"not json"), "(application/json) cannot be"),
+        (Request.of("POST", "/v2/notes", {"Content-Type": "application/xml"},
+                    b"<Note><AccountId>98765</AccountId></Note>"), "(application/xml) cannot be"),
+        (Request.of("POST", "/v2/import", {"Content-Type": "text/csv"}, b"account_id\n98765\n"),
+         "(text/csv) cannot be"),
         # What other parsers read and this one cannot: repeated keys, comments, trailing commas.
         (Request.of("POST", "/v2/notes", JSON, b'{"accountId": 5, "accountId": 98765}'),
          "looks like JSON but cannot be read"),
@@ -157,13 +192,24 @@ def test_a_row_id_that_cannot_be_placed_refuses_the_request(
         _json("/v2/notes", {"accountId": None, "debtorId": "", "amount": 98765}),
         _form("/api/pay.php", {"amount": OTHERS, "page": 2}),
         Request.of("POST", "/v2/notes", {**JSON, "X-Request-Id": str(OTHERS)}, b"{}"),
-        Request.of("POST", "/v2/notes/v3", JSON, b"not json"),
+        # An uploaded file names no row in its bytes.
+        Request.of("PUT", f"/v2/documents/{MINE}", {"Content-Type": "application/pdf"}, b"%PDF-1"),
         # Relay's request key; a JSON `query` that is not GraphQL (a saved search).
         _json("/v2/notes", {"clientMutationId": "abc", "requestId": "r-1"}),
         _json("/v2/searches", {"query": "status:open"}),
         # Data every tenant shares, named so in the configuration, and a route parameter so named.
         _json("/v2/notes", {"currencyId": 3, "accountId": MINE}),
         Request.of("POST", "/v2/statements/2024", JSON, b"{}"),
+        # Dates and versions in a path; a JSON Patch's array positions; a form's positions.
+        Request.of("POST", f"/v2/accounts/{MINE}/statements/2024-05-01/close", JSON, b"{}"),
+        Request.of("POST", "/api/1.0/notes", JSON, b"{}"),
+        Request.of(
+            "PATCH",
+            f"/v2/notes/{MINE}",
+            {"Content-Type": "application/json-patch+json"},
+            json.dumps([{"op": "replace", "path": "/lines/0/amount", "value": 5}]).encode(),
+        ),
+        _form("/api/notes.php", {"AccountIds[0]": MINE, "AccountIds[1]": MINE + 1}),
     ],
 )
 def test_what_names_no_row_passes(request_: Request) -> None:
