@@ -107,6 +107,18 @@ def looks_like_json(body: bytes) -> bool:
     return body.lstrip()[:1] in (b"{", b"[")
 
 
+def json_container(text: str) -> Any:
+    """The JSON object or array a text holds (a form field's `variables=`, JSON sent inside a
+    JSON string), else None."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None
+
+
 def parse_json(
     body: bytes, *, precise: bool | None = None, long_numbers: bool | None = None
 ) -> Any:

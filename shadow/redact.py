@@ -349,7 +349,7 @@ class Redactor:
         text = request.body.decode("utf-8", "replace")
         if codec.media_type(request.header("content-type")) == _FORM_TYPE:
             found |= self._form_strings(self._form_fields(text))
-        elif (document := _json_container(text)) is not None:
+        elif (document := codec.json_container(text)) is not None:
             with contextlib.suppress(RecursionError):  # each part is still redacted alone
                 found |= self.personal_strings(document)
         return found
@@ -369,7 +369,7 @@ class Redactor:
             personal = any(self.is_personal_key(part) for part in parts) or (
                 self.hides_text_at(parts)
                 and _NUMBER.fullmatch(plain_value) is None
-                and _json_container(plain_value) is None
+                and codec.json_container(plain_value) is None
                 and TOKEN.fullmatch(plain_value) is None
             )
             fields.append((plain_name, eq, plain_value, personal))
@@ -380,7 +380,7 @@ class Redactor:
         for plain_name, eq, plain_value, _ in fields:
             if self._strict and not eq and plain_name and _NUMBER.fullmatch(plain_name) is None:
                 found.add(plain_name)  # `?Anna+Kowalska`: a value without a name
-            document = _json_container(plain_value)
+            document = codec.json_container(plain_value)
             if document is not None:
                 with contextlib.suppress(RecursionError):  # then tokenised whole
                     found |= self.personal_strings(document)
@@ -406,7 +406,7 @@ class Redactor:
                 shown = plain_value
             elif personal:
                 shown = self.token(plain_value)
-            elif (document := _json_container(plain_value)) is not None:
+            elif (document := codec.json_container(plain_value)) is not None:
                 try:
                     redacted = self.redact_json(document, known)
                 except RecursionError:  # too deep to walk: nothing in it is known harmless
@@ -556,17 +556,6 @@ class Redactor:
             target=self.redact_target(exchange.target),
             outcome=self.redact_outcome(exchange.outcome),
         )
-
-
-def _json_container(text: str) -> Any:
-    """The JSON object or array a text holds, else None."""
-    if text[:1] not in ("{", "["):
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict | list) else None
 
 
 def _maybe(function: Any, value: Any) -> Any:

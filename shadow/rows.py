@@ -35,7 +35,6 @@ writes naming them are not mirrored: on the candidate that id may be someone els
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
@@ -56,6 +55,7 @@ from graphql.language import (
     visit,
 )
 
+from shadow import codec
 from shadow.classify import ArgumentsNamed, GraphQLRequest, json_body
 from shadow.message import Request
 from shadow.routes import normal_path
@@ -246,7 +246,7 @@ class _Finder:
                 and any(self.is_row_id(part) for part in named[:-1])
             ):
                 yield from self._values(value, where)
-            elif (document := _json_container(value)) is not None:
+            elif (document := codec.json_container(value)) is not None:
                 yield from self._json(document, where)
             elif "/" in value:  # a front controller's route: `index.php?q=account/98765/delete`
                 yield from self._path(value, where)
@@ -267,7 +267,7 @@ class _Finder:
         elif isinstance(node, list):
             for item in node:
                 yield from self._json(item, where, depth + 1)
-        elif isinstance(node, str) and (document := _json_container(node)) is not None:
+        elif isinstance(node, str) and (document := codec.json_container(node)) is not None:
             yield from self._json(document, where, depth + 1)  # `{"data": "{\"accountId\":5}"}`
 
     def _values(self, value: Any, where: str, depth: int = 0) -> Found:
@@ -342,7 +342,7 @@ class _Finder:
         """The row ids of a document's arguments and input fields, for each set of variables
         (a variable batch sends several), and of the variables themselves."""
         if isinstance(variables, str):  # servers decode variables sent as a JSON string
-            variables = _json_container(variables) if variables.strip() else None
+            variables = codec.json_container(variables) if variables.strip() else None
         if variables is None:
             sets: list[dict[str, Any]] = [{}]
         elif isinstance(variables, dict):
@@ -402,14 +402,3 @@ def _query_and_variables(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], A
     if len(variables) > 1:
         raise _UnplaceableError("GraphQL variables are given more than once")
     return documents, variables[0] if variables else None
-
-
-def _json_container(text: str) -> Any:
-    """The JSON object or array a text holds, else None."""
-    if text.lstrip()[:1] not in ("{", "["):
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict | list) else None
