@@ -322,9 +322,11 @@ def replay_command(
     declared = frozenset(mirroring.proxy.test_tenants)
 
     def is_test_tenant(tenant: str) -> range | bool:
-        if tenant in declared:
-            return True
-        return lookup(tenant) if lookup is not None else False
+        # The registry first: only its answer carries the id block the row-id check needs.
+        answer = lookup(tenant) if lookup is not None else False
+        if isinstance(answer, range):
+            return answer
+        return tenant in declared or bool(answer)
 
     progress = Progress(
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

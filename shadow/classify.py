@@ -304,7 +304,11 @@ def _operation_in_url(request: Request) -> str | None:
             continue
         try:
             tree = parse(value, no_location=True)
-        except (GraphQLError, RecursionError):
+        except RecursionError:
+            return "its URL holds a GraphQL document nested too deeply to read"
+        except GraphQLError as exc:
+            if nested_too_deeply(exc):  # a server without graphql-core's limit runs it
+                return "its URL holds a GraphQL document nested too deeply to read"
             continue
         kinds = {
             definition.operation.value
@@ -314,6 +318,11 @@ def _operation_in_url(request: Request) -> str | None:
         if kinds - {"query"}:
             return f"its URL holds a GraphQL {' and '.join(sorted(kinds - {'query'}))}"
     return None
+
+
+def nested_too_deeply(error: GraphQLError) -> bool:
+    """Whether graphql-core refused a document for its nesting alone (servers may not)."""
+    return "nested too deeply" in error.message
 
 
 _OVERRIDE_HEADERS: Final = frozenset(

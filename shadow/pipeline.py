@@ -585,15 +585,17 @@ class Worker:
                 log.warning("the test-tenant registry is unavailable (%s); using the list", exc)
 
         def is_test_tenant(tenant: str) -> TestTenantAnswer:
-            if tenant in declared:
-                return True
-            if registry is None:
-                return False
-            try:
-                answer = registry(tenant)
-            except Exception:  # an unanswerable question is a "no"
-                return False
-            return answer if isinstance(answer, range) else bool(answer)
+            # The registry first: its answer carries the tenant's id block, which the list's
+            # does not, and the block is what the row-id check needs.
+            answer: TestTenantAnswer = False
+            if registry is not None:
+                try:
+                    answer = registry(tenant)
+                except Exception:  # an unanswerable question is a "no"
+                    answer = False
+            if isinstance(answer, range):
+                return answer
+            return tenant in declared or bool(answer)
 
         return is_test_tenant
 

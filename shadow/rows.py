@@ -56,7 +56,7 @@ from graphql.language import (
 )
 
 from shadow import codec
-from shadow.classify import ArgumentsNamed, GraphQLRequest, json_body
+from shadow.classify import ArgumentsNamed, GraphQLRequest, json_body, nested_too_deeply
 from shadow.message import Request
 from shadow.routes import normal_path
 
@@ -129,6 +129,8 @@ def foreign_row(
                 )
     except _UnplaceableError as exc:
         return f"{exc}, which cannot be checked against the test tenant's ids"
+    except ValueError:  # int() refuses more than 4,300 digits
+        return "a number too long to read, which cannot be checked against the test tenant's ids"
     return None
 
 
@@ -153,10 +155,12 @@ class _Finder:
             return False
         if low in self._extra:
             return True
-        if any(word.lower() in _ID_WORDS for word in _WORDS.findall(name)):
+        words = [word.lower() for word in _WORDS.findall(name)]
+        if any(word in _ID_WORDS for word in words):
             return True
-        # One case throughout gives no word boundaries: `debtorid`, `ACCOUNTID`.
-        return name in (low, name.upper()) and low.endswith(("id", "ids"))
+        # Without word boundaries (`debtorid`, `ACCOUNTID`, `Accountid`), by the ending; not
+        # an English word that ends so (`isValid`).
+        return low.endswith(("id", "ids")) and not (words and words[-1] in self._not_rows)
 
     # -- where a request names rows ---------------------------------------------------------------
 
@@ -193,11 +197,13 @@ class _Finder:
                 yield from self._json(body, "the JSON body")
             return
         if media_type == "application/graphql":
-            if loose_graphql:
-                document = request.body.decode("utf-8", "replace")
+            document = request.body.decode("utf-8", "replace")
+            if not loose_graphql:
+                return  # a GraphQL path: its calls were read above
+            if _is_graphql(document):
                 variables = _query_and_variables(request.query)[1]
                 yield from self._loose_graphql(([document], variables))
-            return
+                return
         # Read as JSON whatever its type says, as the tenant check does: servers often parse it.
         body = json_body(request.body)
         if body is None:
@@ -242,7 +248,7 @@ class _Finder:
             named = [part for part in parts if not _INTEGER.fullmatch(part)]
             if (named and self.is_row_id(named[-1])) or (
                 len(named) > 1
-                and named[-1].lower() in _OPERATORS
+                and _operator(named[-1])
                 and any(self.is_row_id(part) for part in named[:-1])
             ):
                 yield from self._values(value, where)
@@ -282,9 +288,9 @@ class _Finder:
                 yield from self._values(item, where, depth + 1)
         elif isinstance(value, dict):
             for name, item in value.items():
-                if name.lower() in _OPERATORS:
+                if _operator(name):
                     yield from self._values(item, where, depth + 1)
-            others = {k: v for k, v in value.items() if k.lower() not in _OPERATORS}
+            others = {k: v for k, v in value.items() if not _operator(k)}
             yield from self._json(others, where, depth + 1)
         elif isinstance(value, int):
             yield where, value
@@ -334,7 +340,11 @@ class _Finder:
         for document in documents:
             try:
                 parse(document, no_location=True)
-            except (GraphQLError, RecursionError):
+            except RecursionError:
+                raise _UnplaceableError("a GraphQL document nested too deeply to read") from None
+            except GraphQLError as exc:
+                if nested_too_deeply(exc):  # a server without graphql-core's limit runs it
+                    raise _UnplaceableError("a GraphQL document nested too deeply") from None
                 continue
             yield from self._graphql(document, variables)
 
@@ -369,6 +379,14 @@ class _Finder:
             yield from self._json(values, "GraphQL variables")
 
 
+def _is_graphql(text: str) -> bool:
+    try:
+        parse(text, no_location=True)
+    except (GraphQLError, RecursionError):
+        return False
+    return True
+
+
 def _value(
     node: ValueNode, variables: dict[str, Any], defaults: dict[str, ValueNode], where: str
 ) -> Any:
@@ -392,6 +410,11 @@ def _value(
             for field in node.fields
         }
     raise _UnplaceableError(f"{where} holds a value that cannot be read")
+
+
+def _operator(name: str) -> bool:
+    """A filter operator: `eq`, Hasura's `_eq`, Mongo's `$in`."""
+    return name.lower().lstrip("_$") in _OPERATORS
 
 
 def _query_and_variables(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], Any]:

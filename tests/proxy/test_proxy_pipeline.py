@@ -358,7 +358,14 @@ def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: 
         FakeSide(faulty=False, name="primary") as primary,
         FakeSide(faulty=False, name="candidate") as candidate,
     ):
-        mirroring = _mirroring(tmp_path, primary.url, candidate.url, test_tenant_registry=True)
+        # Listed as well: the registry's block still decides which rows its writes may name.
+        mirroring = _mirroring(
+            tmp_path,
+            primary.url,
+            candidate.url,
+            test_tenant_registry=True,
+            test_tenants=[str(registered)],
+        )
         pipeline = Pipeline(mirroring, proxy_id="registry")
         pipeline.start()
         try:

@@ -346,6 +346,13 @@ BYPASSES = [
             "GET", "/graphql.php?query=" + quote("mutation { addNote(accountId: 1) { id } }")
         ),
     ),
+    (
+        "a mutation nested too deeply for graphql-core in another path's URL",
+        Request.of(
+            "GET",
+            "/graphql.php?query=" + quote("mutation { a(x: " + "[" * 200 + "1" + "]" * 200 + ") }"),
+        ),
+    ),
 ]
 
 

@@ -123,6 +123,14 @@ def _requests(row: int) -> list[Request]:
         _json("/v2/notes", {"debtors": [row]}),
         _json("/v2/notes", {"debtor": {"id": row, "name": "x"}}),
         _graphql(f"mutation {{ closeAccounts(where: {{id: {{eq: {row}}}}}) {{ id }} }}"),
+        # A third review: other operator spellings, a JSON body typed as GraphQL, mixed case.
+        _graphql(f"mutation {{ deleteNotes(where: {{account_id: {{_eq: {row}}}}}) {{ n }} }}"),
+        _json("/v2/notes", {"accountId": {"$in": [row]}}),
+        Request.of("DELETE", f"/api/notes?account_id[$eq]={row}", JSON),
+        Request.of("POST", "/v2/notes", {"Content-Type": "application/graphql"},
+                   json.dumps({"accountId": row}).encode()),
+        _json("/v2/notes", {"Accountid": row}),
+        Request.of("POST", f"/v2/notes?AccountiD={row}", JSON, b"{}"),
     ]  # fmt: skip
 
 
@@ -158,6 +166,9 @@ def test_the_tenants_own_rows_pass(index: int) -> None:
                     b"<Note><AccountId>98765</AccountId></Note>"), "(application/xml) cannot be"),
         (Request.of("POST", "/v2/import", {"Content-Type": "text/csv"}, b"account_id\n98765\n"),
          "(text/csv) cannot be"),
+        (Request.of("DELETE", "/v2/accounts/" + "1" * 4301, JSON), "a number too long to read"),
+        (_json("/api/v3", {"query": "mutation { a(accountId: 5, x: " + "[" * 200 + "1"
+                           + "]" * 200 + ") { id } }"}), "nested too deeply"),
         # What other parsers read and this one cannot: repeated keys, comments, trailing commas.
         (Request.of("POST", "/v2/notes", JSON, b'{"accountId": 5, "accountId": 98765}'),
          "looks like JSON but cannot be read"),
