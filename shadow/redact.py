@@ -152,6 +152,11 @@ class Redactor:
         self._strict = config.strict
         self._clear = frozenset(_normal_key(key) for key in config.clear_keys)
 
+    @property
+    def strict(self) -> bool:
+        """Whether every text outside the clear keys is hidden (`Redaction.strict`)."""
+        return self._strict
+
     # -- classification -------------------------------------------------------------------------
 
     def token(self, value: Any) -> str:
@@ -202,16 +207,27 @@ class Redactor:
         spans.sort()
         return spans
 
-    def personal_strings(self, document: Any, at: tuple[Any, ...] = ()) -> set[str]:
+    def personal_strings(
+        self, document: Any, at: tuple[Any, ...] = (), *, strict_text: bool = True
+    ) -> set[str]:
         """Every string the redactor treats as personal in a document (keys, paths, patterns,
-        and under strict redaction every text outside the clear keys); `at`: the path where the
-        document stands in a whole answer (a difference's value)."""
+        and under strict redaction every text outside the clear keys, unless `strict_text` is
+        false); `at`: the path where the document stands in a whole answer (a difference's
+        value). Without the strict texts, for difference paths: a key that only equals some
+        hidden text (`$.balance` beside `"sortedBy": "balance"`) is a field's name, and must
+        name the field alike in every exchange."""
         found: set[str] = set()
-        self._collect(document, at, found, personal=False)
+        self._collect(document, at, found, personal=False, strict_text=strict_text)
         return found
 
     def _collect(
-        self, node: Any, path: tuple[Any, ...], found: set[str], *, personal: bool
+        self,
+        node: Any,
+        path: tuple[Any, ...],
+        found: set[str],
+        *,
+        personal: bool,
+        strict_text: bool = True,
     ) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
@@ -219,14 +235,15 @@ class Redactor:
                 inside = personal or self.is_personal_key(str(key)) or self._on_path(child)
                 if isinstance(key, str):
                     found.update(key[s:e] for s, e in self.personal_spans(key))
-                self._collect(value, child, found, personal=inside)
+                self._collect(value, child, found, personal=inside, strict_text=strict_text)
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 child = (*path, index)
-                self._collect(value, child, found, personal=personal or self._on_path(child))
+                inside = personal or self._on_path(child)
+                self._collect(value, child, found, personal=inside, strict_text=strict_text)
         elif personal and node is not None and not isinstance(node, bool):
             found.add(str(node))
-        elif isinstance(node, str) and node and self.hides_text_at(path):
+        elif isinstance(node, str) and node and strict_text and self.hides_text_at(path):
             found.add(node)
             if node.strip() and node.strip() != node:  # a padded legacy column
                 found.add(node.strip())
@@ -328,7 +345,7 @@ class Redactor:
         if query:  # its hidden values are hidden in the path too (`/users/ak?author=ak`)
             known = self._form_strings(self._form_fields(query)) | set(known)
         segments = [
-            quote(self.redact_text(unquote(segment), known), safe=":@!$&'()*+,;=")
+            quote(self.redact_text(unquote(segment), known), safe=":@!$&'()*+,;=", errors="replace")
             for segment in path.split("/")
         ]
         redacted = "/".join(segments)
@@ -336,27 +353,28 @@ class Redactor:
             return redacted
         return redacted + "?" + self.redact_form(query, known)
 
-    def request_strings(self, request: Request) -> set[str]:
+    def request_strings(self, request: Request, *, strict_text: bool = True) -> set[str]:
         """The personal values a request carries in its query and body (under strict redaction,
         every text it hides there), to be hidden wherever else they occur: in its path and
         headers, in the answers (an error message that echoes the input), in skip details."""
         found: set[str] = set()
         _, _, query = request.target.partition("?")
         if query:
-            found |= self._form_strings(self._form_fields(query))
+            found |= self._form_strings(self._form_fields(query), strict_text=strict_text)
         if not request.body or request.header("content-encoding"):
             return found
         text = request.body.decode("utf-8", "replace")
         if codec.media_type(request.header("content-type")) == _FORM_TYPE:
-            found |= self._form_strings(self._form_fields(text))
+            found |= self._form_strings(self._form_fields(text), strict_text=strict_text)
         elif (document := codec.json_container(text)) is not None:
             with contextlib.suppress(RecursionError):  # each part is still redacted alone
-                found |= self.personal_strings(document)
+                found |= self.personal_strings(document, strict_text=strict_text)
         return found
 
-    def _form_fields(self, encoded: str) -> list[tuple[str, str, str, bool]]:
+    def _form_fields(self, encoded: str) -> list[tuple[str, str, str, bool, bool]]:
         """A form's fields: name and value decoded, whether it had `=`, whether it is hidden
-        whole (a personal name, or strict redaction outside the clear keys)."""
+        whole (a personal name, or strict redaction outside the clear keys), and whether for
+        its name alone."""
         fields = []
         for item in encoded.split("&"):
             name, eq, value = item.partition("=")
@@ -366,24 +384,41 @@ class Redactor:
             parts = [p for p in _FORM_NAME_PARTS.split(plain_name) if p and not p.isdigit()]
             # Under strict redaction a form's text is hidden as a JSON body's is; a number stays
             # readable there as in JSON, and a JSON value is redacted as a JSON body below.
-            personal = any(self.is_personal_key(part) for part in parts) or (
+            by_name = any(self.is_personal_key(part) for part in parts)
+            personal = by_name or (
                 self.hides_text_at(parts)
                 and _NUMBER.fullmatch(plain_value) is None
                 and codec.json_container(plain_value) is None
                 and TOKEN.fullmatch(plain_value) is None
             )
-            fields.append((plain_name, eq, plain_value, personal))
+            fields.append((plain_name, eq, plain_value, personal, by_name))
         return fields
 
-    def _form_strings(self, fields: list[tuple[str, str, str, bool]]) -> set[str]:
-        found = {v for _, _, v, personal in fields if personal and len(v) >= _PROPAGATE_MIN}
-        for plain_name, eq, plain_value, _ in fields:
-            if self._strict and not eq and plain_name and _NUMBER.fullmatch(plain_name) is None:
-                found.add(plain_name)  # `?Anna+Kowalska`: a value without a name
+    def _form_strings(
+        self, fields: list[tuple[str, str, str, bool, bool]], *, strict_text: bool = True
+    ) -> set[str]:
+        found = {
+            value
+            for _, _, value, personal, by_name in fields
+            if (by_name or (personal and strict_text)) and len(value) >= _PROPAGATE_MIN
+        }
+        for plain_name, _, plain_value, _, _ in fields:
+            # `?Anna+Kowalska` (a value without a name: a request's target gives it an `=`).
+            nameless = (
+                strict_text
+                and self._strict
+                and not plain_value
+                and len(plain_name) >= _PROPAGATE_MIN
+                and _NUMBER.fullmatch(plain_name) is None
+                and TOKEN.fullmatch(plain_name) is None
+                and self.hides_text_at([plain_name])
+            )
+            if nameless:
+                found.add(plain_name)
             document = codec.json_container(plain_value)
             if document is not None:
                 with contextlib.suppress(RecursionError):  # then tokenised whole
-                    found |= self.personal_strings(document)
+                    found |= self.personal_strings(document, strict_text=strict_text)
         return found
 
     def redact_form(self, encoded: str, known: Iterable[str] = ()) -> str:
@@ -401,7 +436,7 @@ class Redactor:
         fields = self._form_fields(encoded)
         known = self._form_strings(fields) | set(known)
         pairs = []
-        for plain_name, eq, plain_value, personal in fields:
+        for plain_name, eq, plain_value, personal, _ in fields:
             if TOKEN.fullmatch(plain_value):  # redacted before (a replayed recording)
                 shown = plain_value
             elif personal:
@@ -419,19 +454,25 @@ class Redactor:
             else:
                 shown = self.redact_text(plain_value, known)
             # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
-            if plain_name in known and not eq:
+            if plain_name in known and not plain_value:
                 name_part = self.token(plain_name)
             else:
-                name_part = quote(self.redact_text(plain_name, known), safe=":")
-            pairs.append(f"{name_part}={quote(shown, safe=':')}" if eq else name_part)
+                name_part = quote(self.redact_text(plain_name, known), safe=":", errors="replace")
+            value_part = quote(shown, safe=":", errors="replace")
+            pairs.append(f"{name_part}={value_part}" if eq else name_part)
         return "&".join(pairs)
 
-    def redact_difference(self, difference: Difference, known: Iterable[str] = ()) -> Difference:
+    def redact_difference(
+        self,
+        difference: Difference,
+        known: Iterable[str] = (),
+        path_known: Iterable[str] | None = None,
+    ) -> Difference:
         """A difference with both values redacted alike (so equal values keep equal tokens);
         `known`: personal values found elsewhere in the documents, hidden here too. Values
         nested too deeply to walk become one token each, and so does the path."""
         try:
-            return self._redact_difference(difference, known)
+            return self._redact_difference(difference, known, path_known)
         except RecursionError:
             return replace(
                 difference,
@@ -446,7 +487,9 @@ class Redactor:
         except RecursionError:
             return self.token(repr(type(value)))
 
-    def _redact_difference(self, difference: Difference, known: Iterable[str]) -> Difference:
+    def _redact_difference(
+        self, difference: Difference, known: Iterable[str], path_known: Iterable[str] | None
+    ) -> Difference:
         path = difference.path
         segments: tuple[Segment, ...] = ()
         if path.startswith("headers."):
@@ -472,14 +515,17 @@ class Redactor:
                 personal = self.is_personal_path(segments)
         else:
             personal = False
-        known = (
-            set(known)
-            | self.personal_strings(difference.primary, segments)
-            | self.personal_strings(difference.candidate, segments)
-        )
+        known = set(known)
+        for_path = set(known if path_known is None else path_known)
+        for value in (difference.primary, difference.candidate):
+            known |= self.personal_strings(value, segments)
+            if self._strict:
+                for_path |= self.personal_strings(value, segments, strict_text=False)
+        if not self._strict:
+            for_path = known
         return replace(
             difference,
-            path=self.redact_path(path, known),
+            path=self.redact_path(path, for_path),
             primary=self._redact(difference.primary, segments, known, personal=personal),
             candidate=self._redact(difference.candidate, segments, known, personal=personal),
         )
@@ -532,20 +578,28 @@ class Redactor:
             self._redact(value, field_path, known, personal=personal), ensure_ascii=False
         )
 
-    def redact_outcome(self, outcome: AnyOutcome, known: Iterable[str] = ()) -> AnyOutcome:
+    def redact_outcome(
+        self,
+        outcome: AnyOutcome,
+        known: Iterable[str] = (),
+        path_known: Iterable[str] | None = None,
+    ) -> AnyOutcome:
         """An outcome with every difference (path and values) and every detail redacted;
-        `known`: personal values of the whole documents compared (`personal_strings`)."""
+        `known`: personal values of the whole documents compared (`personal_strings`);
+        `path_known`: those without the strict texts, for the paths (default: `known`)."""
         if isinstance(outcome, Different):
             return replace(
                 outcome,
-                differences=tuple(self.redact_difference(d, known) for d in outcome.differences),
-                noise=tuple(self.redact_difference(d, known) for d in outcome.noise),
+                differences=tuple(
+                    self.redact_difference(d, known, path_known) for d in outcome.differences
+                ),
+                noise=tuple(self.redact_difference(d, known, path_known) for d in outcome.noise),
             )
         if isinstance(outcome, Skipped | CandidateFailed):
             # Details quote the request or the answer (a parameter that would not convert).
             return replace(outcome, detail=self.redact_text(outcome.detail, known))
         if isinstance(outcome, NoiseOnly):
-            noise = tuple(self.redact_difference(d, known) for d in outcome.noise)
+            noise = tuple(self.redact_difference(d, known, path_known) for d in outcome.noise)
             return replace(outcome, noise=noise)
         return outcome
 

@@ -11,9 +11,10 @@ an operator's window, not an API.
 
 Loopback is not enough on its own: any web page open in the operator's browser can send requests
 to 127.0.0.1, and a name it controls can be re-pointed there (DNS rebinding) to read the answers.
-So the endpoint answers only requests that name a loopback host in `Host` and carry none of the
-headers a browser adds to a page's requests (`Origin`, a `Sec-Fetch-Site` other than `none`, and
-for POST also `Referer`); curl, httpx and typing the address into the browser still work.
+So the endpoint refuses a `Host` that is not a loopback name (browsers always send one; a
+script's bare HTTP/1.0 request may not) and the headers a browser adds to a page's requests
+(`Origin`, a `Sec-Fetch-Site` other than `none`, and for POST also `Referer`); curl, httpx and
+typing the address into the browser still work.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 _SUMMARY_NAMES: Final = ("offered", "mirrored", "equal", "different", "noise_only")
-_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "localhost.", "[::1]"})
 _REFUSED: Final = {
-    "error": "refused: the status endpoint answers only local tools (curl, httpx, cutover), "
+    "error": "refused: the status endpoint answers only local tools (curl, httpx, scripts), "
     "not web pages; send the request from a shell on this machine"
 }
 
@@ -116,14 +117,14 @@ class StatusServer:
 
 def _from_a_web_page(method: str, header_lines: list[str]) -> bool:
     """Whether the request may come from a page in a browser rather than a local tool (see the
-    module docstring); a request without exactly one loopback `Host` counts as one."""
+    module docstring); so does one with several `Host` lines or one that is not loopback."""
     headers: dict[str, list[str]] = {}
     for line in header_lines:
         name, colon, value = line.partition(":")
         if colon:
             headers.setdefault(name.strip().lower(), []).append(value.strip())
     hosts = headers.get("host", [])
-    if len(hosts) != 1 or _host_name(hosts[0]) not in _LOOPBACK_HOSTS:
+    if len(hosts) > 1 or any(_host_name(host) not in _LOOPBACK_HOSTS for host in hosts):
         return True
     sites = headers.get("sec-fetch-site", [])
     if "origin" in headers or any(site.lower() != "none" for site in sites):

@@ -193,10 +193,15 @@ class Verifier:
         """The finished exchange: compared, split into real differences and noise, redacted."""
         # The request's own personal values are hidden wherever they recur: in its path, in
         # skip details, in answers that echo them.
-        asked: frozenset[str] = frozenset()
+        asked = asked_for_paths = frozenset[str]()
         if self.redactor is not None:
             asked = frozenset(self.redactor.request_strings(plan.request))
-        outcome = self._outcome(plan, primary, candidate, secondary, asked)
+            asked_for_paths = asked
+            if self.redactor.strict:
+                asked_for_paths = frozenset(
+                    self.redactor.request_strings(plan.request, strict_text=False)
+                )
+        outcome = self._outcome(plan, primary, candidate, secondary, asked, asked_for_paths)
         target = plan.request.target
         if self.redactor is not None:
             target = self.redactor.redact_target(target, asked)
@@ -218,16 +223,26 @@ class Verifier:
             id=id,
         )
 
-    def _redacted(self, outcome: AnyOutcome, known: frozenset[str] = frozenset()) -> AnyOutcome:
+    def _redacted(
+        self,
+        outcome: AnyOutcome,
+        known: frozenset[str] = frozenset(),
+        for_paths: frozenset[str] | None = None,
+    ) -> AnyOutcome:
         if self.redactor is None:
             return outcome
-        return self.redactor.redact_outcome(outcome, known)
+        return self.redactor.redact_outcome(outcome, known, for_paths)
 
-    def _personal_strings(self, *answers: Response | CandidateFailure) -> frozenset[str]:
+    def _personal_strings(
+        self, *answers: Response | CandidateFailure
+    ) -> tuple[frozenset[str], frozenset[str]]:
         """The personal values of the whole JSON bodies, not only of the values that differ: a
-        debtor's name under `name` is also hidden where a differing free-text note quotes it."""
+        debtor's name under `name` is also hidden where a differing free-text note quotes it;
+        and those for difference paths (without strict redaction's texts, see
+        `Redactor.personal_strings`)."""
         assert self.redactor is not None
         found: set[str] = set()
+        for_paths: set[str] = set()
         for answer in answers:
             if not isinstance(answer, Response):
                 continue
@@ -238,12 +253,15 @@ class Verifier:
                 )
                 if not (codec.is_json_type(content_type) or codec.looks_like_json(raw)):
                     continue
-                found |= self.redactor.personal_strings(codec.parse_json(raw, precise=False))
+                document = codec.parse_json(raw, precise=False)
+                found |= self.redactor.personal_strings(document)
+                if self.redactor.strict:
+                    for_paths |= self.redactor.personal_strings(document, strict_text=False)
             except (DecodeError, BodyTooLargeError):
                 continue  # the comparison has already said why it could not read this body
             except RecursionError:
                 continue  # too deep to walk; each difference is still redacted on its own
-        return frozenset(found)
+        return frozenset(found), frozenset(for_paths if self.redactor.strict else found)
 
     def _outcome(
         self,
@@ -252,6 +270,7 @@ class Verifier:
         candidate: Response | CandidateFailure | None,
         secondary: Response | CandidateFailure | None,
         asked: frozenset[str] = frozenset(),
+        asked_for_paths: frozenset[str] = frozenset(),
     ) -> Outcome:
         if plan.skip is not None:
             return self._redacted(plan.skip, asked)
@@ -263,10 +282,11 @@ class Verifier:
         # Redacted before the noise tracker sees them (see the module docstring); redaction is
         # deterministic, so the same field still gets the same path in every exchange.
         compared = self.comparator.compare_many(plan.route, primary, answers)
-        known = asked
+        known, for_paths = asked, asked_for_paths
         if self.redactor is not None and any(o.kind != "equal" for o in compared):
-            known |= self._personal_strings(primary, *answers)
-        outcomes = [self._redacted(outcome, known) for outcome in compared]
+            found, found_for_paths = self._personal_strings(primary, *answers)
+            known, for_paths = known | found, for_paths | found_for_paths
+        outcomes = [self._redacted(outcome, known, for_paths) for outcome in compared]
         against_secondary: tuple[Difference, ...] = ()
         if len(outcomes) == 2:
             second = outcomes[1]

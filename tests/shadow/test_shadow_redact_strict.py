@@ -243,3 +243,53 @@ def test_php_indexed_fields_are_clear_when_their_name_is() -> None:
         STRICT.redact_form("status[0]=open&status[1]=closed")
         == "status%5B0%5D=open&status%5B1%5D=closed"
     )
+
+
+def _strict_verifier() -> Verifier:
+    return Verifier(
+        ComparisonConfig.model_validate(
+            {"redaction": {"secret": SECRET, "strict": True, "clear_keys": ["status"]}}
+        )
+    )
+
+
+def test_a_nameless_query_value_is_hidden_as_the_proxy_sees_it() -> None:
+    # A request's target writes `?Anna+Kowalska` as `?Anna+Kowalska=`.
+    request = Request.of("GET", "/search?Anna+Kowalska")
+    core = _strict_verifier()
+    answer = Response.of(200, '{"n": 1}', {"content-type": "application/json"})
+    exchange = core.settle(core.plan(request), answer, answer)
+    assert "Kowalska" not in unquote(exchange.target)
+    assert "Kowalska" not in unquote(line_of(request, STRICT, datetime.now(UTC)))
+    once = STRICT.redact_form("Anna+Kowalska=&page=2")
+    assert STRICT.redact_form(once) == once
+
+
+def test_strict_texts_do_not_rename_a_field_in_difference_paths() -> None:
+    """One field keeps one path from exchange to exchange (noise is counted by path), whatever
+    the request or the answer holds as text; a name under a personal key still hides a key."""
+    core = _strict_verifier()
+    json_type = {"content-type": "application/json"}
+
+    def paths(target: str, primary: dict[str, Any], candidate: dict[str, Any]) -> set[str]:
+        exchange = core.settle(
+            core.plan(Request.of("GET", target)),
+            Response.of(200, json.dumps(primary), json_type),
+            Response.of(200, json.dumps(candidate), json_type),
+        )
+        assert isinstance(exchange.outcome, Different)
+        return {difference.path for difference in exchange.outcome.differences}
+
+    assert paths("/accounts?sort=balance", {"balance": 1}, {"balance": 2}) == {"$.balance"}
+    sorted_by = {"sortedBy": "balance", "balance": 1}
+    assert paths("/accounts", sorted_by, {**sorted_by, "balance": 2}) == {"$.balance"}
+    by_name = {"name": NAME, "byName": {NAME: 1}}
+    (path,) = paths("/accounts", by_name, {"name": NAME, "byName": {NAME: 2}})
+    assert path == f"$.byName['{STRICT.token(NAME)}']"
+
+
+def test_bytes_that_are_not_utf_8_do_not_stop_a_target_or_a_recording() -> None:
+    target = STRICT.redact_target("/a\udcff/b?x=\udcff")
+    assert target.startswith("/a")
+    request = Request.of("GET", "/a?x=1", {"Referer": "http://h/p?q=\udcff"})
+    assert '"target"' in line_of(request, STRICT, datetime.now(UTC))

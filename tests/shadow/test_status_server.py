@@ -46,6 +46,9 @@ async def _exchange(raw: bytes) -> tuple[int, dict[str, Any], list[bool]]:
         (b"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nSec-Fetch-Site: none\r\n\r\n", []),
         (b"POST /kill HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n", [True]),
         (b"POST /resume HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n", [False]),
+        # A script's bare HTTP/1.0 request: browsers always send a Host.
+        (b"POST /kill HTTP/1.0\r\n\r\n", [True]),
+        (b"GET /status HTTP/1.1\r\nHost: localhost.:{port}\r\n\r\n", []),
     ],
 )
 def test_local_tools_read_the_counts_and_flip_the_switch(
@@ -64,7 +67,6 @@ def test_local_tools_read_the_counts_and_flip_the_switch(
         b"GET /status HTTP/1.1\r\nHost: attacker.example:{port}\r\n\r\n",
         b"GET /status HTTP/1.1\r\nHost: 127.0.0.1.attacker.example\r\n\r\n",
         b"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: attacker.example\r\n\r\n",
-        b"GET /status HTTP/1.0\r\n\r\n",
         # A page's script reading the counts.
         b"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://attacker.example\r\n\r\n",
         b"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nSec-Fetch-Site: cross-site\r\n\r\n",
