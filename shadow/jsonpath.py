@@ -279,7 +279,9 @@ def get(document: Any, segments: Sequence[PatternSegment], default: Any = _MISSI
     return node
 
 
-_KEYED = re.compile(r"\[\?\(@\.(?P<field>[^=\]]+)==(?P<value>.*?)\)\]")
+# The value is one JSON literal as `render` writes it: a string (whose text may hold `)]`), or a
+# number, true, false or null.
+_KEYED = re.compile(r'\[\?\(@\.(?P<field>[^=\]]+)==(?P<value>"(?:[^"\\]|\\.)*"|[^)\]"]*)\)\]')
 
 
 def split(path: str) -> tuple[Segment, ...]:

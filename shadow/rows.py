@@ -11,7 +11,8 @@ Row ids are looked for where servers read them, and read as leniently as servers
 - path segments that start with a number (`/v2/accounts/98765/notes`, `+98765`, `98765.json`,
   `0x181CD`) or hold one in OData's parentheses (`Accounts(98765)`, `Accounts(Id=98765)`), except
   dates, versions (`1.0`) and segments the matched route names with a shared name; a query value
-  holding a path (`index.php?q=account/98765/delete`) counts as one;
+  holding a path (`index.php?q=account/98765/delete`) or an OData `@odata.bind` link counts as
+  one;
 - the values of query parameters, form fields, JSON names at any depth (inside JSON held in a
   text value too), JSON Patch paths, GraphQL arguments, input fields and variables (each set of a
   variable batch) whose name names an id: a word `id`, `ids` or `identifier` in it
@@ -266,7 +267,12 @@ class _Finder:
             for name, item in node.items():
                 if _INTEGER.fullmatch(name.strip()):
                     yield f"{where} key {name!r}", int(name)
-                if self.is_row_id(name):
+                if name.lower().endswith("@odata.bind"):  # `"Accounts(98765)"`, or a list
+                    for link in item if isinstance(item, list) else [item]:
+                        if not isinstance(link, str):
+                            raise _UnplaceableError(f"{where} name {name} holds {link!r}")
+                        yield from self._path(link, f"{where} name {name}")
+                elif self.is_row_id(name):
                     yield from self._values(item, f"{where} name {name}", depth + 1)
                 else:
                     yield from self._json(item, where, depth + 1)

@@ -130,6 +130,7 @@ def _requests(row: int) -> list[Request]:
         Request.of("POST", "/v2/notes", {"Content-Type": "application/graphql"},
                    json.dumps({"accountId": row}).encode()),
         _json("/v2/notes", {"Accountid": row}),
+        _json("/odata/Notes", {"text": "hi", "Account@odata.bind": f"Accounts({row})"}),
         Request.of("POST", f"/v2/notes?AccountiD={row}", JSON, b"{}"),
     ]  # fmt: skip
 
