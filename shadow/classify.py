@@ -51,7 +51,6 @@ from shadow.message import Request, header_values
 from shadow.rules import TenantScope
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-_FORM_TYPE: Final = "application/x-www-form-urlencoded"
 OperationType = Literal["query", "mutation", "subscription"]
 
 
@@ -339,7 +338,7 @@ def _method_override(request: Request) -> str | None:
     asked += [
         ("query parameter _method", value) for key, value in request.query if key == "_method"
     ]
-    if request.body and codec.media_type(request.header("content-type")) == _FORM_TYPE:
+    if request.body and codec.is_form_type(request.header("content-type")):
         form = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
         asked += [("form field _method", value) for key, value in form if key == "_method"]
     for where, value in asked:
@@ -460,9 +459,9 @@ def _unreadable_body(request: Request, body: Any, *, deep: bool) -> str | None:
     """Why the body cannot be searched for a tenant, or None; `body` is `json_body`'s."""
     if not request.body:
         return None
-    if _content_encoded(request):
+    if codec.content_encoded(request.header("content-encoding")):
         return "the body is content-encoded, so the tenant it names cannot be checked"
-    form = codec.media_type(request.header("content-type")) == _FORM_TYPE
+    form = codec.is_form_type(request.header("content-type"))
     looks_like_json = _without_bom(request.body).lstrip()[:1] in (b"{", b"[")
     if deep and not form and looks_like_json and body is None:
         # Other parsers accept what this one refuses (trailing text, comments, deep nesting).
@@ -470,11 +469,6 @@ def _unreadable_body(request: Request, body: Any, *, deep: bool) -> str | None:
             "the body looks like JSON but cannot be read, so the tenant it names cannot be checked"
         )
     return None
-
-
-def _content_encoded(request: Request) -> bool:
-    encoding = request.header("content-encoding")
-    return encoding is not None and encoding.strip().lower() not in ("", "identity")
 
 
 def json_body(body: bytes) -> Any:

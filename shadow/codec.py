@@ -92,9 +92,24 @@ def _inflate(coding: str, data: bytes, limit: int) -> bytes:
     return out
 
 
+FORM_TYPE: Final = "application/x-www-form-urlencoded"
+
+
 def media_type(content_type: str | None) -> str:
     """`application/json; charset=utf-8` → `application/json` ('' when absent)."""
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_form_type(content_type: str | None) -> bool:
+    return media_type(content_type) == FORM_TYPE
+
+
+def content_encoded(content_encoding: str | None) -> bool:
+    """Whether a body is content-encoded (`Content-Encoding` other than none or identity)."""
+    return content_encoding is not None and content_encoding.strip().lower() not in (
+        "",
+        "identity",
+    )
 
 
 def is_json_type(content_type: str | None) -> bool:

@@ -32,11 +32,11 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
     body: Any = None
     kind = "none"
     if request.body:
-        if _media_type(content_type) == "multipart/form-data":
+        if codec.media_type(content_type) == "multipart/form-data":
             # Its parts are named fields and files that the redactor cannot tell apart by name
             # (a `name` part, an uploaded letter): patterns alone would let a person through.
             kind = "omitted"
-        elif _is_form(content_type) and _is_text(request.body):
+        elif codec.is_form_type(content_type) and _is_text(request.body):
             # The patterns alone miss a name (`name=Anna+Kowalska`) and an encoded e-mail address
             # (`anna%40example.org`): only the decoded fields show what is personal.
             body = redactor.redact_form(request.body.decode("utf-8"), known)
@@ -65,14 +65,6 @@ def line_of(request: Request, redactor: Redactor, at: datetime) -> str:
     except UnicodeEncodeError:  # a lone surrogate (`"\ud800"` in a body): escaped, still JSON
         line = json.dumps(record, ensure_ascii=True, default=str, separators=(",", ":"))
     return line
-
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").partition(";")[0].strip().lower()
-
-
-def _is_form(content_type: str | None) -> bool:
-    return _media_type(content_type) == "application/x-www-form-urlencoded"
 
 
 def _is_text(body: bytes) -> bool:

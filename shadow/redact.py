@@ -90,7 +90,6 @@ _CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
 _DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
 _PROPAGATE_MIN: Final = 3
-_FORM_TYPE: Final = "application/x-www-form-urlencoded"
 # A form or query value that is a plain number (empty too): readable under strict redaction.
 _NUMBER: Final = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?")
 # A header value that is one URL or absolute path, nothing around it.
@@ -364,7 +363,7 @@ class Redactor:
         if not request.body or request.header("content-encoding"):
             return found
         text = request.body.decode("utf-8", "replace")
-        if codec.media_type(request.header("content-type")) == _FORM_TYPE:
+        if codec.is_form_type(request.header("content-type")):
             found |= self._form_strings(self._form_fields(text), strict_text=strict_text)
         elif (document := codec.json_container(text)) is not None:
             with contextlib.suppress(RecursionError):  # each part is still redacted alone

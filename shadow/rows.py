@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, unquote
 from graphql import GraphQLError, parse
 from graphql.language import (
     BooleanValueNode,
+    DocumentNode,
     EnumValueNode,
     FloatValueNode,
     IntValueNode,
@@ -61,7 +62,6 @@ from shadow.classify import ArgumentsNamed, GraphQLRequest, json_body, nested_to
 from shadow.message import Request
 from shadow.routes import normal_path
 
-_FORM_TYPE: Final = "application/x-www-form-urlencoded"
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 _INTEGERS: Final = re.compile(r"[+-]?[0-9]+(?:\s*,\s*[+-]?[0-9]+)+")
 # What a server reads as a number at the start of a path segment (ASP.NET's int parsing, PHP's
@@ -180,15 +180,15 @@ class _Finder:
             yield from self._body(request, loose_graphql=graphql is None)
 
     def _body(self, request: Request, *, loose_graphql: bool) -> Found:
-        encoding = (request.header("content-encoding") or "").strip().lower()
-        if encoding not in ("", "identity"):
-            raise _UnplaceableError(f"the body is {encoding}-encoded, and may name rows")
+        encoding = request.header("content-encoding") or ""
+        if codec.content_encoded(encoding):
+            raise _UnplaceableError(f"the body is {encoding.strip()}-encoded, and may name rows")
         # PHP reads the type up to a `;`, `,` or space.
         content_type = (request.header("content-type") or "").strip()
         media_type = re.split(r"[;,\s]", content_type, maxsplit=1)[0].lower()
         if media_type.startswith("multipart/"):
             raise _UnplaceableError("the body is multipart, and its fields may name rows")
-        if media_type == _FORM_TYPE:
+        if media_type == codec.FORM_TYPE:
             form = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
             yield from self._parameters(tuple(form), "form field")
             if loose_graphql:
@@ -201,9 +201,10 @@ class _Finder:
             document = request.body.decode("utf-8", "replace")
             if not loose_graphql:
                 return  # a GraphQL path: its calls were read above
-            if _is_graphql(document):
+            tree = _loose_tree(document)
+            if tree is not None:
                 variables = _query_and_variables(request.query)[1]
-                yield from self._loose_graphql(([document], variables))
+                yield from self._graphql(document, variables, tree)
                 return
         # Read as JSON whatever its type says, as the tenant check does: servers often parse it.
         body = json_body(request.body)
@@ -344,19 +345,14 @@ class _Finder:
         taken for something else (a search query) rather than refusing the request."""
         documents, variables = found
         for document in documents:
-            try:
-                parse(document, no_location=True)
-            except RecursionError:
-                raise _UnplaceableError("a GraphQL document nested too deeply to read") from None
-            except GraphQLError as exc:
-                if nested_too_deeply(exc):  # a server without graphql-core's limit runs it
-                    raise _UnplaceableError("a GraphQL document nested too deeply") from None
-                continue
-            yield from self._graphql(document, variables)
+            tree = _loose_tree(document)
+            if tree is not None:
+                yield from self._graphql(document, variables, tree)
 
-    def _graphql(self, document: str, variables: Any) -> Found:
+    def _graphql(self, document: str, variables: Any, tree: DocumentNode | None = None) -> Found:
         """The row ids of a document's arguments and input fields, for each set of variables
-        (a variable batch sends several), and of the variables themselves."""
+        (a variable batch sends several), and of the variables themselves; `tree`: the document
+        already parsed."""
         if isinstance(variables, str):  # servers decode variables sent as a JSON string
             variables = codec.json_container(variables) if variables.strip() else None
         if variables is None:
@@ -372,10 +368,11 @@ class _Finder:
         if "@export" in document:
             # The server fills exported variables in from an earlier operation's answer.
             raise _UnplaceableError("a GraphQL document uses @export")
-        try:
-            tree = parse(document, no_location=True)
-        except (GraphQLError, RecursionError):
-            raise _UnplaceableError("a GraphQL document that cannot be read") from None
+        if tree is None:
+            try:
+                tree = parse(document, no_location=True)
+            except (GraphQLError, RecursionError):
+                raise _UnplaceableError("a GraphQL document that cannot be read") from None
         finder = ArgumentsNamed(self.is_row_id)
         visit(tree, finder)
         for values in sets:
@@ -385,12 +382,17 @@ class _Finder:
             yield from self._json(values, "GraphQL variables")
 
 
-def _is_graphql(text: str) -> bool:
+def _loose_tree(document: str) -> DocumentNode | None:
+    """A document found where GraphQL is not configured, parsed; None when it is not GraphQL.
+    One too deep for graphql-core is refused: a server without that limit runs it."""
     try:
-        parse(text, no_location=True)
-    except (GraphQLError, RecursionError):
-        return False
-    return True
+        return parse(document, no_location=True)
+    except RecursionError:
+        raise _UnplaceableError("a GraphQL document nested too deeply to read") from None
+    except GraphQLError as exc:
+        if nested_too_deeply(exc):
+            raise _UnplaceableError("a GraphQL document nested too deeply") from None
+        return None
 
 
 def _value(
