@@ -341,8 +341,9 @@ class Redactor:
     def redact_target(self, target: str, known: Iterable[str] = ()) -> str:
         """A request path and query with personal segments and parameter values replaced."""
         path, _, query = target.partition("?")
-        if query:  # its hidden values are hidden in the path too (`/users/ak?author=ak`)
-            known = self._form_strings(self._form_fields(query)) | set(known)
+        fields = self._form_fields(query) if query else []
+        # The query's hidden values are hidden in the path too (`/users/ak?author=ak`).
+        known = self._form_strings(fields) | set(known)
         segments = [
             quote(self.redact_text(unquote(segment), known), safe=":@!$&'()*+,;=", errors="replace")
             for segment in path.split("/")
@@ -350,7 +351,7 @@ class Redactor:
         redacted = "/".join(segments)
         if not query:
             return redacted
-        return redacted + "?" + self.redact_form(query, known)
+        return redacted + "?" + self._redact_fields(fields, known)
 
     def request_strings(self, request: Request, *, strict_text: bool = True) -> set[str]:
         """The personal values a request carries in its query and body (under strict redaction,
@@ -433,7 +434,12 @@ class Redactor:
         before) stays as it is. Then encoded again, so the result is still a well-formed form.
         """
         fields = self._form_fields(encoded)
-        known = self._form_strings(fields) | set(known)
+        return self._redact_fields(fields, self._form_strings(fields) | set(known))
+
+    def _redact_fields(
+        self, fields: list[tuple[str, str, str, bool, bool]], known: set[str]
+    ) -> str:
+        """`redact_form`'s work on fields already read; `known` holds their own hidden values."""
         pairs = []
         for plain_name, eq, plain_value, personal, _ in fields:
             if TOKEN.fullmatch(plain_value):  # redacted before (a replayed recording)
