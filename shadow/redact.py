@@ -3,26 +3,27 @@
 A value is personal when its field name says so (name, email, phone, iban, address, birth date,
 national id, card number... plus the configured keys and paths) or when it looks so: an e-mail
 address, an IBAN whose mod-97 checksum holds, a card number that passes Luhn, a phone number.
-Sensitive headers (Authorization, Cookie, Set-Cookie, API keys, session tokens) are always
-personal. Each personal value becomes `pii:` and 16 hex digits of HMAC-SHA256 under the configured
-secret: the same value gives the same token on both sides, so "equal on both sides" and "changed"
-stay visible while the value never is. Personal strings found in the documents compared (both whole
-answers, not only the values that differ) are also replaced wherever else they occur (a debtor's
-name quoted in a free-text note). A name that is nowhere under a personal field name is not
-recognised: patterns cannot tell it from other words, so such fields are configured (`keys`,
-`paths`), or the redaction is made strict (`strict: true`): then every text value of a JSON body,
-query or form is tokenised unless its field is listed in `clear_keys`, and each such value is also
-hidden wherever else it occurs, as personal strings are, with the request's own values (in its path
-and headers, in answers that echo them). Numbers stay readable, digits-only form values too; object
-keys, path segments and headers other than URLs are scanned as without it, and values shorter than
-three characters are not looked for elsewhere. A token stays as it is, so that a replayed recording
-gets the tokens live traffic got. Percent-encoded header values and query strings are decoded
-before they are scanned, and a query value holding JSON (GraphQL's `variables=`) is redacted as a
-JSON body. A difference's path is redacted too: an object keyed by e-mail address, or an array
-matched by a personal field (`$.people[?(@.email=="anna@...")]`), would otherwise carry the value
-into the store and into the noise statistics; the same tokens stand in, so one field keeps one path
-across exchanges. Called by `verifier.Verifier` on every exchange, and by any adapter before it
-writes bodies or headers.
+Sensitive headers (Authorization, Cookie, Set-Cookie, API keys, session tokens) are always personal.
+Each personal value becomes `pii:` and 16 hex digits of HMAC-SHA256 under the configured secret: the
+same value gives the same token on both sides, so "equal on both sides" and "changed" stay visible
+while the value never is. Personal strings found in the documents compared (both whole answers, not
+only the values that differ) are also replaced wherever else they occur (a debtor's name quoted in a
+free-text note). A name that is nowhere under a personal field name is not recognised: patterns
+cannot tell it from other words, so such fields are configured (`keys`, `paths`), or the redaction
+is made strict (`strict: true`): then every text value of a JSON body, query or form is tokenised
+unless its field is listed in `clear_keys`, and each such value is also hidden wherever else it
+occurs, as personal strings are, with the request's own values (in its path and headers, in answers
+that echo them). Numbers stay readable, digits-only form values too; object keys, path segments and
+headers other than URLs are scanned as without it, and values shorter than three characters are not
+looked for elsewhere. A token stays as it is, so that a replayed recording gets the tokens live
+traffic got. Percent-encoded header values and query strings are decoded before they are scanned, a
+query value holding JSON (GraphQL's `variables=`) is redacted as a JSON body, and one holding more
+fields (`status=open;name=Anna`, a redirect's URL with its own query) is read field by field, `;`
+separating them as it does for some servers. A difference's path is redacted too: an object keyed by
+e-mail address, or an array matched by a personal field (`$.people[?(@.email=="anna@...")]`), would
+otherwise carry the value into the store and into the noise statistics; the same tokens stand in, so
+one field keeps one path across exchanges. Called by `verifier.Verifier` on every exchange, and by
+any adapter before it writes bodies or headers.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote, unquote
 
 from shadow import codec, jsonpath
@@ -94,6 +95,25 @@ _PROPAGATE_MIN: Final = 3
 _NUMBER: Final = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?")
 # A header value that is one URL or absolute path, nothing around it.
 _URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>/[^\s]*)")
+# Inside a form value that holds more fields (`open;name=Anna`, a redirect's `/page?x=1&name=...`),
+# both `&` and `;` separate them: servers that split on `;` (Rack, older Python) read it so.
+_INNER_SEPARATORS: Final = re.compile(r"([&;])")
+# How many forms deep a value is read as holding more fields; deeper, it is hidden whole.
+_INNER_FORMS_MAX: Final = 4
+
+
+class _FormField(NamedTuple):
+    """One field of a form or query: name and value decoded, whether it had `=`, whether its
+    value is hidden whole (`personal`) and whether for its name alone (`by_name`); `inner`: the
+    fields its value holds, when it holds more (`status=open;name=Anna`), read the same way."""
+
+    separator: str  # what came before it: "" first, else `&` (or `;` inside a value)
+    name: str
+    eq: str
+    value: str
+    personal: bool
+    by_name: bool
+    inner: tuple[_FormField, ...] | None = None
 
 
 def _normal_key(key: str) -> str:
@@ -371,12 +391,15 @@ class Redactor:
                 found |= self.personal_strings(document, strict_text=strict_text)
         return found
 
-    def _form_fields(self, encoded: str) -> list[tuple[str, str, str, bool, bool]]:
-        """A form's fields: name and value decoded, whether it had `=`, whether it is hidden
-        whole (a personal name, or strict redaction outside the clear keys), and whether for
-        its name alone."""
+    def _form_fields(self, encoded: str, depth: int = 0) -> list[_FormField]:
+        """A form's fields (`_FormField`): decoded, and each told whether it is hidden whole (a
+        personal name, or strict redaction outside the clear keys). A value that is not hidden
+        whole but holds `=` is read as a form itself, to `_INNER_FORMS_MAX` forms deep: a name
+        in it (`status=open%3Bname%3DAnna`, `next=/page?x=1&name=Anna`) is a field's name."""
         fields = []
-        for item in encoded.split("&"):
+        pieces = _INNER_SEPARATORS.split(encoded) if depth else encoded.split("&")
+        separators = ["", *pieces[1::2]] if depth else ["", *("&" * (len(pieces) - 1))]
+        for separator, item in zip(separators, pieces[::2] if depth else pieces, strict=True):
             name, eq, value = item.partition("=")
             plain_name = unquote(name.replace("+", " "))
             plain_value = unquote(value.replace("+", " "))
@@ -385,37 +408,47 @@ class Redactor:
             # Under strict redaction a form's text is hidden as a JSON body's is; a number stays
             # readable there as in JSON, and a JSON value is redacted as a JSON body below.
             by_name = any(self.is_personal_key(part) for part in parts)
+            is_json = codec.json_container(plain_value) is not None
             personal = by_name or (
                 self.hides_text_at(parts)
                 and _NUMBER.fullmatch(plain_value) is None
-                and codec.json_container(plain_value) is None
+                and not is_json
                 and TOKEN.fullmatch(plain_value) is None
             )
-            fields.append((plain_name, eq, plain_value, personal, by_name))
+            inner = None
+            if not personal and not is_json and "=" in plain_value:
+                if depth + 1 >= _INNER_FORMS_MAX:
+                    personal = True  # too deep to read: nothing in it is known harmless
+                else:
+                    inner = tuple(self._form_fields(plain_value, depth + 1))
+            fields.append(
+                _FormField(separator, plain_name, eq, plain_value, personal, by_name, inner)
+            )
         return fields
 
-    def _form_strings(
-        self, fields: list[tuple[str, str, str, bool, bool]], *, strict_text: bool = True
-    ) -> set[str]:
+    def _form_strings(self, fields: list[_FormField], *, strict_text: bool = True) -> set[str]:
         found = {
-            value
-            for _, _, value, personal, by_name in fields
-            if (by_name or (personal and strict_text)) and len(value) >= _PROPAGATE_MIN
+            field.value
+            for field in fields
+            if (field.by_name or (field.personal and strict_text))
+            and len(field.value) >= _PROPAGATE_MIN
         }
-        for plain_name, _, plain_value, _, _ in fields:
+        for field in fields:
             # `?Anna+Kowalska` (a value without a name: a request's target gives it an `=`).
             nameless = (
                 strict_text
                 and self._strict
-                and not plain_value
-                and len(plain_name) >= _PROPAGATE_MIN
-                and _NUMBER.fullmatch(plain_name) is None
-                and TOKEN.fullmatch(plain_name) is None
-                and self.hides_text_at([plain_name])
+                and not field.value
+                and len(field.name) >= _PROPAGATE_MIN
+                and _NUMBER.fullmatch(field.name) is None
+                and TOKEN.fullmatch(field.name) is None
+                and self.hides_text_at([field.name])
             )
             if nameless:
-                found.add(plain_name)
-            document = codec.json_container(plain_value)
+                found.add(field.name)
+            if field.inner is not None:
+                found |= self._form_strings(list(field.inner), strict_text=strict_text)
+            document = codec.json_container(field.value)
             if document is not None:
                 with contextlib.suppress(RecursionError):  # then tokenised whole
                     found |= self.personal_strings(document, strict_text=strict_text)
@@ -436,36 +469,50 @@ class Redactor:
         fields = self._form_fields(encoded)
         return self._redact_fields(fields, self._form_strings(fields) | set(known))
 
-    def _redact_fields(
-        self, fields: list[tuple[str, str, str, bool, bool]], known: set[str]
-    ) -> str:
+    def _redact_fields(self, fields: list[_FormField], known: set[str]) -> str:
         """`redact_form`'s work on fields already read; `known` holds their own hidden values."""
-        pairs = []
-        for plain_name, eq, plain_value, personal, _ in fields:
-            if TOKEN.fullmatch(plain_value):  # redacted before (a replayed recording)
-                shown = plain_value
-            elif personal:
-                shown = self.token(plain_value)
-            elif (document := codec.json_container(plain_value)) is not None:
-                try:
-                    redacted = self.redact_json(document, known)
-                except RecursionError:  # too deep to walk: nothing in it is known harmless
-                    shown = self.token(plain_value)
-                else:
-                    # Scanned as text as well: a card number written as a JSON number.
-                    # ASCII: a lone surrogate (`\ud800` in the JSON) cannot be percent-encoded.
-                    text = json.dumps(redacted, ensure_ascii=True, separators=(",", ":"))
-                    shown = self.redact_text(text, known)
+        return "".join(
+            separator + text
+            for separator, text in (self._redacted_field(f, known, encode=True) for f in fields)
+        )
+
+    def _redacted_field(
+        self, field: _FormField, known: set[str], *, encode: bool
+    ) -> tuple[str, str]:
+        """One field redacted: its separator, and the field percent-encoded (`encode`, a form's
+        own field) or as decoded text (a field inside a value, which is encoded with it)."""
+        if TOKEN.fullmatch(field.value):  # redacted before (a replayed recording)
+            shown = field.value
+        elif field.personal:
+            shown = self.token(field.value)
+        elif field.inner is not None:
+            shown = "".join(
+                separator + text
+                for separator, text in (
+                    self._redacted_field(inner, known, encode=False) for inner in field.inner
+                )
+            )
+        elif (document := codec.json_container(field.value)) is not None:
+            try:
+                redacted = self.redact_json(document, known)
+            except RecursionError:  # too deep to walk: nothing in it is known harmless
+                shown = self.token(field.value)
             else:
-                shown = self.redact_text(plain_value, known)
-            # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
-            if plain_name in known and not plain_value:
-                name_part = self.token(plain_name)
-            else:
-                name_part = quote(self.redact_text(plain_name, known), safe=":", errors="replace")
-            value_part = quote(shown, safe=":", errors="replace")
-            pairs.append(f"{name_part}={value_part}" if eq else name_part)
-        return "&".join(pairs)
+                # Scanned as text as well: a card number written as a JSON number.
+                # ASCII: a lone surrogate (`\ud800` in the JSON) cannot be percent-encoded.
+                text = json.dumps(redacted, ensure_ascii=True, separators=(",", ":"))
+                shown = self.redact_text(text, known)
+        else:
+            shown = self.redact_text(field.value, known)
+        # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
+        if field.name in known and not field.value:
+            name_part = self.token(field.name)
+        else:
+            name_part = self.redact_text(field.name, known)
+        if encode:
+            name_part = quote(name_part, safe=":", errors="replace")
+            shown = quote(shown, safe=":", errors="replace")
+        return field.separator, f"{name_part}{field.eq}{shown}" if field.eq else name_part
 
     def redact_difference(
         self,

@@ -9,7 +9,7 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from proxy_support import (
@@ -33,13 +33,22 @@ PEOPLE_ROUTE = {
     "unordered": [{"path": "$.people", "key": "email"}],
 }
 FORM = {"name": PERSON["name"], "email": PERSON["email"], "amount": "12.50"}
-# Every spelling in which the traffic carries a personal value: plain, and form-encoded.
+# Every spelling in which the traffic carries a personal value: plain, form- and URL-encoded.
 PERSONAL = {
     *PERSON.values(),
     *OTHER_PERSON.values(),
     urlencode({"x": PERSON["name"]})[2:],
     urlencode({"x": PERSON["email"]})[2:],
+    quote(PERSON["name"]),  # `%20` for the space, as a stored target writes it
 }
+
+PEOPLE_TARGETS = [
+    "/people/list",
+    # A value holding more fields: `;` separates them for some servers, and a redirect's URL
+    # has its own query.
+    "/people/list?status=open;" + urlencode({"name": PERSON["name"]}),
+    "/people/list?" + urlencode({"next": "/people/list?" + urlencode({"email": PERSON["email"]})}),
+]
 
 
 class PeopleSide(FakeSide):
@@ -129,7 +138,7 @@ def _mirror(
 
 def test_no_personal_value_reaches_the_store_or_the_recording(tmp_path: Path) -> None:
     dumped, exchanges, form_line = _mirror(
-        tmp_path, {"routes": [PEOPLE_ROUTE]}, "people", ["/people/list"] * 3, FORM
+        tmp_path, {"routes": [PEOPLE_ROUTE]}, "people", PEOPLE_TARGETS, FORM
     )
     # The scan looked at what it is about: personal keys and filters, tokenised, in the
     # exchanges and in the noise rows; the form, tokenised field by field, in the recording.
