@@ -18,10 +18,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from fixtures.settings import TenantSettings
 from load.settings import LoadSettings
@@ -207,6 +208,31 @@ class CutoverConfig(Section):
                 if data.get(name) is None:
                     data = {**data, name: {}}
         return data
+
+    @model_validator(mode="after")
+    def _listed_test_tenants_keep_to_the_reserved_range(self) -> CutoverConfig:
+        # A listed tenant's block is what its writes may touch: real customers' rows are outside
+        # the reserved range, so a block reaching out of it would let a write reach them.
+        start, end = self.tenants.id_range_start, self.tenants.id_range_end
+        problems: list[InitErrorDetails] = []
+        for index, entry in enumerate(self.shadow.test_tenants):
+            if entry.row_ids is None:
+                continue
+            first, last = entry.row_ids
+            if start <= first and last < end:
+                continue
+            error = PydanticCustomError(
+                "outside_reserved_range",
+                "expected the first and last id of a block inside the reserved range of test "
+                "rows (tenants.id_range_start {start} to tenants.id_range_end {end}, exclusive): "
+                "a listed test tenant's writes may name only rows of that range",
+                {"start": start, "end": end},
+            )
+            at = ("shadow", "test_tenants", index, "row_ids")
+            problems.append(InitErrorDetails(type=error, loc=at, input=list(entry.row_ids)))
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
 
 
 OPTIONAL_SECTIONS = ("shadow", "tenants", "load", "scenarios", "reports")

@@ -293,6 +293,7 @@ def replay_command(
     """Replay a recording against the primary and the candidate, into the shadow store."""
     from shadow.recording import RecordingError, read
     from shadow.replay import replay
+    from shadow.rows import UNCHECKED_TENANT, tenant_gate, unchecked_test_tenants
 
     if not math.isfinite(rate) or not math.isfinite(store_wait):
         # Click's range check lets nan through (every comparison with it is false).
@@ -319,14 +320,11 @@ def replay_command(
     _check_store(mirroring)
     registry = mirroring.tenant_registry
     lookup = registry() if registry is not None and mirroring.proxy.test_tenant_registry else None
-    declared = frozenset(mirroring.proxy.test_tenants)
-
-    def is_test_tenant(tenant: str) -> range | bool:
-        # The registry first: only its answer carries the id block the row-id check needs.
-        answer = lookup(tenant) if lookup is not None else False
-        if isinstance(answer, range):
-            return answer
-        return tenant in declared or bool(answer)
+    listed = mirroring.proxy.listed_test_tenants()
+    is_test_tenant = tenant_gate(listed, lookup)
+    if mirroring.comparison.tenant_scope.check_row_ids:
+        for tenant in unchecked_test_tenants(listed):
+            stderr.print(UNCHECKED_TENANT % (tenant,), highlight=False)
 
     progress = Progress(
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

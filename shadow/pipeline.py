@@ -51,7 +51,7 @@ from shadow.mirror import ANY_ROUTE, Counters, Job, Mirror
 from shadow.noise import NoiseState, NoiseTracker
 from shadow.recording import line_of
 from shadow.redact import noise_field_naming
-from shadow.rows import TestTenantAnswer
+from shadow.rows import UNCHECKED_TENANT, TestTenantAnswer, tenant_gate, unchecked_test_tenants
 from shadow.settings import Mirroring
 from shadow.status import StatusServer, per_route, route_lines, summary_line
 from shadow.store import Batch, Store
@@ -575,7 +575,7 @@ class Worker:
         return opened.result()
 
     def _tenant_check(self) -> Callable[[str], TestTenantAnswer]:
-        declared = frozenset(self.settings.test_tenants)
+        listed = self.settings.listed_test_tenants()
         registry: Callable[[str], TestTenantAnswer] | None = None
         factory = self.mirroring.tenant_registry
         if factory is not None and self.settings.test_tenant_registry:
@@ -583,21 +583,10 @@ class Worker:
                 registry = factory()
             except Exception as exc:  # no registry: only declared tenants count
                 log.warning("the test-tenant registry is unavailable (%s); using the list", exc)
-
-        def is_test_tenant(tenant: str) -> TestTenantAnswer:
-            # The registry first: its answer carries the tenant's id block, which the list's
-            # does not, and the block is what the row-id check needs.
-            answer: TestTenantAnswer = False
-            if registry is not None:
-                try:
-                    answer = registry(tenant)
-                except Exception:  # an unanswerable question is a "no"
-                    answer = False
-            if isinstance(answer, range):
-                return answer
-            return tenant in declared or bool(answer)
-
-        return is_test_tenant
+        if self.mirroring.comparison.tenant_scope.check_row_ids:
+            for tenant in unchecked_test_tenants(listed):
+                log.warning(UNCHECKED_TENANT, tenant)
+        return tenant_gate(listed, registry)
 
     def _read(self, channel: ChannelReader) -> None:
         """Take what the proxy sent (a loop callback: many messages per wake-up)."""

@@ -5,7 +5,8 @@ A test tenant's header says whose request it is, not which rows it changes:
 candidate, whoever's it is, if the candidate trusts the id. Every row of a registered test tenant
 takes its id from the tenant's block of the reserved range (`fixtures.registry`), in both
 databases, so an unsafe request of such a tenant is mirrored only when every row id it names lies
-in that block.
+in that block. A tenant declared in `shadow.test_tenants` is checked against the block listed
+with it (`row_ids`, kept inside the reserved range by the configuration's validation).
 
 Row ids are looked for where servers read them, and read as leniently as servers do:
 - path segments that start with a number (`/v2/accounts/98765/notes`, `+98765`, `98765.json`,
@@ -98,7 +99,43 @@ IsRowId = Callable[[str], bool]
 Found = Iterator[tuple[str, int]]
 TestTenantAnswer = bool | range
 """Whether a tenant is a test tenant: False; True when its rows are not known (a tenant of the
-`test_tenants` list); or its id block (a tenant of the registry), which `foreign_row` checks."""
+`test_tenants` list given without `row_ids`); or its id block (a tenant of the registry, or one
+listed with `row_ids`), which `foreign_row` checks."""
+
+
+def tenant_gate(
+    listed: Mapping[str, range | None], registry: Callable[[str], TestTenantAnswer] | None
+) -> Callable[[str], TestTenantAnswer]:
+    """`is_test_tenant` for the mirror and replay: the registry's answer, else the list's
+    (`ProxySettings.listed_test_tenants`). The registry's block wins: it is where the tenant's
+    rows were made. A registry that fails answers "no", and the list still counts."""
+
+    def is_test_tenant(tenant: str) -> TestTenantAnswer:
+        answer: TestTenantAnswer = False
+        if registry is not None:
+            try:
+                answer = registry(tenant)
+            except Exception:  # an unanswerable question is a "no"
+                answer = False
+        if isinstance(answer, range):
+            return answer
+        if tenant in listed:
+            block = listed[tenant]
+            return block if block is not None else True
+        return bool(answer)
+
+    return is_test_tenant
+
+
+UNCHECKED_TENANT: Final = (
+    "test tenant %r is listed in shadow.test_tenants without row_ids: its writes are mirrored "
+    "without the row-id check, unless the registry knows its block; give its row_ids"
+)
+
+
+def unchecked_test_tenants(listed: Mapping[str, range | None]) -> list[str]:
+    """Listed test tenants whose writes the row-id check cannot check: no `row_ids` given."""
+    return [tenant for tenant, block in listed.items() if block is None]
 
 
 class _UnplaceableError(Exception):

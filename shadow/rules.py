@@ -461,8 +461,8 @@ class TenantScope(Rule):
         default=True,
         description=(
             "Mirror an unsafe request of a registered test tenant only if every row id it names "
-            "lies in that tenant's id block (see shadow/rows.py); tenants of the test_tenants "
-            "list have no known block and are not checked."
+            "lies in that tenant's id block (see shadow/rows.py); a tenant of the test_tenants "
+            "list is checked against its row_ids, and not at all when listed without them."
         ),
     )
     row_id_names: tuple[str, ...] = Field(

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from shadow.rules import ComparisonConfig, Rule
 
@@ -28,6 +28,44 @@ def _header(value: str) -> str:
     if not name or any(ch in name for ch in " :\t") or not name.isascii():
         raise ValueError(f"{value!r} is not an HTTP header name")
     return name
+
+
+class ListedTestTenant(Rule):
+    """A test tenant declared in the configuration, maybe with the block its rows' ids come from;
+    written as its id alone, or as `{tenant: id, row_ids: [first, last]}`."""
+
+    tenant: str = Field(min_length=1, description="The tenant's id, as requests carry it.")
+    row_ids: tuple[int, int] | None = Field(
+        default=None,
+        description=(
+            "The first and the last id (inclusive) of the tenant's rows, in every table: an "
+            "unsafe request of the tenant is mirrored only if each row id it names lies here. "
+            "Unset: its writes' row ids are not checked."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_id_alone(cls, data: Any) -> Any:
+        # `- t-qa-1`, or a number as YAML reads `- -999000`.
+        if isinstance(data, str | int) and not isinstance(data, bool):
+            return {"tenant": str(data)}
+        return data
+
+    @model_validator(mode="after")
+    def _first_before_last(self) -> ListedTestTenant:
+        if self.row_ids is not None and self.row_ids[0] > self.row_ids[1]:
+            first, last = self.row_ids
+            raise ValueError(f"row_ids: the first id ({first}) is above the last ({last})")
+        return self
+
+    @property
+    def block(self) -> range | None:
+        """The ids of the tenant's rows, or None when not given."""
+        if self.row_ids is None:
+            return None
+        first, last = self.row_ids
+        return range(first, last + 1)
 
 
 class ProxySettings(Rule):
@@ -86,9 +124,12 @@ class ProxySettings(Rule):
         default="x-cutover-shadow",
         description="Sent on every mirrored request; requests carrying it are never mirrored.",
     )
-    test_tenants: tuple[str, ...] = Field(
+    test_tenants: tuple[ListedTestTenant, ...] = Field(
         default=(),
-        description="Tenant ids declared test tenants (in addition to the tenant registry).",
+        description=(
+            "Tenants declared test tenants, in addition to the tenant registry: an id, or "
+            "{tenant: id, row_ids: [first, last]} to have their writes' row ids checked too."
+        ),
     )
     test_tenant_registry: bool = Field(
         default=True,
@@ -129,6 +170,19 @@ class ProxySettings(Rule):
     stats_interval_s: float = Field(
         default=30.0, gt=0, description="A summary line is logged this often."
     )
+
+    @model_validator(mode="after")
+    def _each_test_tenant_once(self) -> ProxySettings:
+        seen: set[str] = set()
+        for entry in self.test_tenants:
+            if entry.tenant in seen:
+                raise ValueError(f"test_tenants: tenant {entry.tenant!r} is listed twice")
+            seen.add(entry.tenant)
+        return self
+
+    def listed_test_tenants(self) -> dict[str, range | None]:
+        """The `test_tenants` list: each tenant with its rows' id block, None where not given."""
+        return {entry.tenant: entry.block for entry in self.test_tenants}
 
 
 @dataclass(frozen=True)

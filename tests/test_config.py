@@ -265,3 +265,52 @@ def test_the_worker_cpus_are_a_non_empty_list_of_cpu_numbers(tmp_path: Path) -> 
     config = load_config(write(tmp_path, MINIMAL + "shadow:\n  worker_cpus: [3]\n"),
                          {"DB_PASSWORD": "x"})  # fmt: skip
     assert config.shadow.worker_cpus == (3,)
+
+
+def test_a_listed_test_tenant_may_carry_the_block_its_rows_come_from(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "shadow:\n  test_tenants:\n    - t-plain\n    - -999000\n"
+        "    - {tenant: t-block, row_ids: [-1500000000, -1499999001]}\n"
+    )
+    config = load_config(write(tmp_path, text), {"DB_PASSWORD": "x"})
+    assert config.shadow.listed_test_tenants() == {
+        "t-plain": None,
+        "-999000": None,  # a number, as YAML reads it, is the id it spells
+        "t-block": range(-1500000000, -1499999000),
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("{tenant: t-1, row_ids: [-1000, -2000]}", "the first id (-1000) is above the last"),
+        ("{tenant: t-1, row_ids: [-2000]}", "row_ids"),
+        ("{row_ids: [-2000, -1001]}", "tenant is required"),
+        ("{tenant: '', row_ids: [-2000, -1001]}", "at least 1 character"),
+    ],
+)
+def test_a_listed_test_tenants_block_must_be_two_ids_in_order(
+    tmp_path: Path, entry: str, expected: str
+) -> None:
+    message = error_for(tmp_path, MINIMAL + f"shadow:\n  test_tenants:\n    - {entry}\n")
+    assert "shadow.test_tenants[0]" in message
+    assert "line 11" in message
+    assert expected in message
+
+
+def test_a_test_tenant_is_listed_once(tmp_path: Path) -> None:
+    text = "shadow:\n  test_tenants:\n    - t-1\n    - {tenant: t-1, row_ids: [-2000, -1001]}\n"
+    message = error_for(tmp_path, MINIMAL + text)
+    assert "tenant 't-1' is listed twice" in message
+
+
+@pytest.mark.parametrize("row_ids", ["[1, 1000]", "[-1001000, -999001]"])
+def test_a_listed_block_outside_the_reserved_range_is_refused(tmp_path: Path, row_ids: str) -> None:
+    # Real customers' rows are outside the reserved range: a block reaching them would let a
+    # listed tenant's writes name them.
+    text = MINIMAL + f"shadow:\n  test_tenants:\n    - {{tenant: t-1, row_ids: {row_ids}}}\n"
+    message = error_for(tmp_path, text)
+    assert "shadow.test_tenants[0].row_ids (at line 11)" in message
+    assert "inside the reserved range of test rows" in message
+    assert "tenants.id_range_start -2000000000" in message
+    assert "tenants.id_range_end -1000000" in message

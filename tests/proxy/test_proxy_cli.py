@@ -486,3 +486,36 @@ def test_replay_refuses_a_rate_that_is_not_a_finite_number(tmp_path: Path, rate:
     assert result.returncode == 2
     assert "--rate" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_replay_checks_a_listed_tenants_writes_against_its_block_and_names_the_unchecked(
+    tmp_path: Path,
+) -> None:
+    from fixtures.settings import TenantSettings
+
+    start = TenantSettings().id_range_start
+
+    def write(tenant: str, account: int) -> str:
+        headers = [["X-Tenant-Id", tenant], ["Content-Type", "application/json"]]
+        line = {"at": "2025-01-01T00:00:00+00:00", "method": "POST", "target": "/json/notes",
+                "headers": headers, "body": json.dumps({"accountId": account}),
+                "body_kind": "text"}  # fmt: skip
+        return json.dumps(line) + "\n"
+
+    listed = [{"tenant": "t-block", "row_ids": [start, start + 999]}, "t-id"]
+    with TimedSide("primary") as primary, TimedSide("candidate") as candidate:
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url, shadow={"test_tenants": listed})  # fmt: skip
+        recording = tmp_path / "recording.jsonl"
+        recording.write_text(write("t-block", start + 7) + write("t-block", 98765)
+                             + write("t-id", 98766))  # fmt: skip
+        result = subprocess.run(
+            [CUTOVER, "replay", str(recording), "--config", str(config)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    received = [json.loads(r.body) for r in candidate.requests()]
+    assert sorted(r["accountId"] for r in received) == sorted([start + 7, 98766])
+    said = " ".join(result.stderr.split())
+    assert "test tenant 't-id' is listed in shadow.test_tenants without row_ids" in said
+    assert "'t-block'" not in said

@@ -348,38 +348,21 @@ def test_replay_obeys_safety_and_stores(sandbox: Sandbox, tmp_path: Path) -> Non
     store.close()
 
 
-def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: Path) -> None:
-    from fixtures.settings import TenantSettings
-
-    registered = TenantSettings().id_range_start
-    unregistered = registered + 1000
-    register_test_tenant(tmp_path, registered)
+def _writes_through_a_worker(
+    tmp_path: Path, writes: list[tuple[object, str, dict[str, object]]], **shadow: object
+) -> tuple[list[tuple[str, str, bytes]], dict[tuple[str, str], int]]:
+    """Offer test-tenant JSON POSTs (tenant, path, body) to a real worker; what the candidate
+    received (tenant, target, body) once all were judged, and the store's counters."""
     with (
         FakeSide(faulty=False, name="primary") as primary,
         FakeSide(faulty=False, name="candidate") as candidate,
     ):
-        # Listed as well: the registry's block still decides which rows its writes may name.
-        mirroring = _mirroring(
-            tmp_path,
-            primary.url,
-            candidate.url,
-            test_tenant_registry=True,
-            test_tenants=[str(registered)],
-        )
-        pipeline = Pipeline(mirroring, proxy_id="registry")
+        mirroring = _mirroring(tmp_path, primary.url, candidate.url, **shadow)
+        pipeline = Pipeline(mirroring, proxy_id="tenants")
         pipeline.start()
         try:
             assert pipeline.wait_ready(30)
             with httpx.Client(base_url=primary.url, timeout=10) as client:
-                writes = [
-                    (registered, "/json/w", {}),
-                    (unregistered, "/json/w", {}),
-                    ("not-a-number", "/json/w", {}),
-                    # The registered tenant's own row, then a row outside its id block.
-                    (registered, "/json/notes", {"accountId": registered + 5}),
-                    (registered, "/json/notes", {"accountId": 98765}),
-                    (registered, "/json/accounts/98765/notes", {}),
-                ]
                 for tenant, path, body in writes:
                     headers = {"X-Tenant-Id": str(tenant), "Content-Type": "application/json"}
                     content = json.dumps(body).encode()
@@ -394,12 +377,56 @@ def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: 
         finally:
             pipeline.stop()
     received = [(r.headers["x-tenant-id"], r.target, r.body) for r in candidate.requests()]
+    counters = store.counter_totals()
+    store.close()
+    return received, counters
+
+
+def test_writes_of_a_tenant_registered_in_both_databases_are_mirrored(tmp_path: Path) -> None:
+    from fixtures.settings import TenantSettings
+
+    registered = TenantSettings().id_range_start
+    unregistered = registered + 1000
+    register_test_tenant(tmp_path, registered)
+    writes: list[tuple[object, str, dict[str, object]]] = [
+        (registered, "/json/w", {}),
+        (unregistered, "/json/w", {}),
+        ("not-a-number", "/json/w", {}),
+        # The registered tenant's own row, then a row outside its id block.
+        (registered, "/json/notes", {"accountId": registered + 5}),
+        (registered, "/json/notes", {"accountId": 98765}),
+        (registered, "/json/accounts/98765/notes", {}),
+    ]
+    # Listed as well: the registry's block still decides which rows its writes may name.
+    received, counters = _writes_through_a_worker(
+        tmp_path, writes, test_tenant_registry=True, test_tenants=[str(registered)]
+    )
     assert received == [
         (str(registered), "/json/w", b"{}"),
         (str(registered), "/json/notes", json.dumps({"accountId": registered + 5}).encode()),
     ]
-    assert store.counter_totals()[("default", "skipped.unsafe")] == 4
-    store.close()
+    assert counters[("default", "skipped.unsafe")] == 4
+
+
+def test_writes_of_a_tenant_listed_with_its_block_are_checked_row_by_row(tmp_path: Path) -> None:
+    from fixtures.settings import TenantSettings
+
+    start = TenantSettings().id_range_start
+    writes: list[tuple[object, str, dict[str, object]]] = [
+        ("t-block", "/json/notes", {"accountId": start + 5}),
+        ("t-block", "/json/notes", {"accountId": 98765}),
+        ("t-id", "/json/notes", {"accountId": 98766}),  # listed by id alone: not checked
+    ]
+    # No registry: the list is all the worker has.
+    listed = [{"tenant": "t-block", "row_ids": [start, start + 999]}, "t-id"]
+    received, counters = _writes_through_a_worker(
+        tmp_path, writes, test_tenant_registry=False, test_tenants=listed
+    )
+    assert [(tenant, json.loads(body)) for tenant, _, body in received] == [
+        ("t-block", {"accountId": start + 5}),
+        ("t-id", {"accountId": 98766}),
+    ]
+    assert counters[("default", "skipped.unsafe")] == 1
 
 
 def test_a_burst_larger_than_the_worker_holds_is_worked_through(tmp_path: Path) -> None:

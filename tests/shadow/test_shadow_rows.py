@@ -11,7 +11,7 @@ import pytest
 
 from shadow.classify import read_graphql
 from shadow.message import Request
-from shadow.rows import foreign_row
+from shadow.rows import foreign_row, tenant_gate, unchecked_test_tenants
 from shadow.rules import ComparisonConfig
 from shadow.verifier import Verifier
 
@@ -263,7 +263,7 @@ def test_the_verifier_mirrors_a_registered_tenants_write_only_inside_its_block()
     refused = plan(others, BLOCK)
     assert refused is not None
     assert refused.startswith("POST may change state; form field debtor names row 98765")
-    # A tenant of the configured list has no known block: its writes are not checked.
+    # A tenant listed without row_ids has no known block: its writes are not checked.
     assert plan(others, True) is None
     assert plan(others, False) is not None
     # A safe request is not a write: its ids are not checked.
@@ -282,3 +282,39 @@ def test_the_check_can_be_turned_off() -> None:
         _json("/v2/notes", {"accountId": OTHERS}), is_test_tenant=lambda _: BLOCK
     )
     assert planned.skip is None
+
+
+def test_the_tenant_gate_takes_the_registrys_block_then_the_lists() -> None:
+    registered = range(-2000, -1000)
+
+    def registry(tenant: str) -> bool | range:
+        if tenant == "broken":
+            raise ConnectionError("registry down")
+        return registered if tenant in ("t-reg", "t-both") else False
+
+    listed = {"t-both": range(-5000, -4000), "t-block": range(-3000, -2000), "t-id": None}
+    gate = tenant_gate(listed, registry)
+    assert gate("t-reg") == registered
+    assert gate("t-both") == registered  # where its rows were made
+    assert gate("t-block") == range(-3000, -2000)
+    assert gate("t-id") is True  # no block known: not checked (and said so at start)
+    assert gate("t-other") is False
+    assert tenant_gate({"broken": range(-3000, -2000)}, registry)("broken") == range(-3000, -2000)
+    assert tenant_gate({}, registry)("broken") is False
+    assert tenant_gate(listed, None)("t-reg") is False
+    assert unchecked_test_tenants(listed) == ["t-id"]
+
+
+def test_a_listed_tenants_block_checks_its_writes_as_the_registrys_does() -> None:
+    core = Verifier(ComparisonConfig.model_validate({"tenant_scope": {"header": "X-Tenant-Id"}}),
+                    allow_unredacted=True)  # fmt: skip
+    gate = tenant_gate({"t-block": range(-3000, -2000), "t-id": None}, None)
+
+    def mirrored(tenant: str, account: int) -> bool:
+        body = json.dumps({"accountId": account}).encode()
+        headers = {"X-Tenant-Id": tenant, "Content-Type": "application/json"}
+        return core.plan(Request.of("POST", "/notes", headers, body), is_test_tenant=gate).mirror
+
+    assert mirrored("t-block", -2500)
+    assert not mirrored("t-block", 98765)
+    assert mirrored("t-id", 98765)  # listed by id alone: unchecked
