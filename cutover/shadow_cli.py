@@ -4,8 +4,10 @@ The composition root for the shadow area: it loads the configuration, turns it i
 `shadow.settings.Mirroring` the adapters take (targets, store, kill switch, comparison rules, the
 test-tenant registry of `fixtures`), and starts mitmproxy in process (`DumpMaster`) with the
 `shadow.addon.ShadowAddon`, with its own logging (one line per event, no per-flow output) and
-SIGINT/SIGTERM handling. `cutover/shadow_entry.py` gives mitmdump the same addon.
-Exit codes: 0 done, 1 the proxy or replay failed, 2 bad configuration or usage.
+SIGINT/SIGTERM handling. `cutover/shadow_entry.py` gives mitmdump the same addon. A replay stops
+on SIGINT or SIGTERM alike (a scheduler ends a nightly job with SIGTERM), keeping what it did.
+Exit codes: 0 done, 1 the proxy or replay failed, 2 bad configuration or usage, 128 + the
+signal's number when a replay was stopped by one (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -126,6 +128,30 @@ def _load(path: Path, **overrides: Any) -> tuple[CutoverConfig, Mirroring]:
 
 def _shown_store(mirroring: Mirroring) -> str:
     return sa.engine.make_url(mirroring.store_url).render_as_string(hide_password=True)
+
+
+async def _until_signalled[T](work: Coroutine[Any, Any, T], stopped_by: list[int]) -> T:
+    """`work`, cancelled on SIGINT or SIGTERM as Ctrl-C cancels it (the replay then hands what it
+    finished to its writer and stops waiting for a store that is away); the signal's number is
+    appended to `stopped_by`; a second signal stops at once. Installed by the loop, so it holds
+    even where the shell that started the command ignores SIGINT (a job started with `&`)."""
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        if stopped_by:  # asked twice: stop now, without the writer's last try
+            raise KeyboardInterrupt
+        stopped_by.append(signum)
+        main.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await work
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def _check_store(mirroring: Mirroring) -> None:
@@ -326,6 +352,7 @@ def replay_command(
         for tenant in unchecked_test_tenants(listed):
             stderr.print(UNCHECKED_TENANT % (tenant,), highlight=False)
 
+    stopped_by: list[int] = []
     progress = Progress(
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=stderr,
@@ -339,16 +366,30 @@ def replay_command(
         with progress:
             task = progress.add_task("replay", total=len(requests))
             result = asyncio.run(
-                replay(
-                    mirroring,
-                    requests,
-                    concurrency=concurrency,
-                    rate=rate,
-                    is_test_tenant=is_test_tenant,
-                    on_done=lambda: progress.advance(task),
-                    store_wait_s=store_wait,
+                _until_signalled(
+                    replay(
+                        mirroring,
+                        requests,
+                        concurrency=concurrency,
+                        rate=rate,
+                        is_test_tenant=is_test_tenant,
+                        on_done=lambda: progress.advance(task),
+                        store_wait_s=store_wait,
+                    ),
+                    stopped_by,
                 )
             )
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+        signum = stopped_by[0]
+        stderr.print(
+            f"The replay was stopped ({signal.Signals(signum).name}). What it finished went to "
+            "the store; the log above says what, if anything, the store could not take. "
+            "Replaying the recording again stores the finished exchanges a second time.",
+            highlight=False,
+        )
+        raise typer.Exit(128 + signum) from None
     except StoreUnavailableError as exc:  # gone between the check and the start: nothing sent
         stderr.print(
             f"The shadow store {_shown_store(mirroring)} became unavailable as the replay "

@@ -282,18 +282,31 @@ def test_the_shadow_demo_says_so_when_its_proxy_exits_before_listening() -> None
     assert proxy.exitcode == 3
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _default_sigint() -> None:
+    # Whatever the suite was started from: a runner that started it with `&` passes SIGINT on
+    # ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _replay_with_an_outage(
     tmp_path: Path,
     postgres_store: str,
     *,
     back_after_s: float | None,
     interrupt_after: int | None = None,
+    stop_signal: signal.Signals = signal.SIGINT,
+    sigint_ignored: bool = False,
 ) -> tuple[subprocess.CompletedProcess[str], int, dict[str, int]]:
     """Replay 40 GETs at 10/s into PostgreSQL through a relay that is cut once the replay is
-    under way, and restored after `back_after_s` (None: never); `interrupt_after`: Ctrl-C once
-    that many requests have reached the candidate (40: the replay is only waiting for its store
-    then), and a second after the cut at the earliest. The finished command, and the exchanges
-    and counters in the store."""
+    under way, and restored after `back_after_s` (None: never); `interrupt_after`: send
+    `stop_signal` (Ctrl-C's by default) once that many requests have reached the candidate (40:
+    the replay is only waiting for its store then), and a second after the cut at the earliest;
+    `sigint_ignored`: start the command as a shell starts a job with `&`, SIGINT ignored. The
+    finished command, and the exchanges and counters in the store."""
     interrupt = interrupt_after is not None
     url = sa.make_url(postgres_store)
     with (
@@ -312,6 +325,7 @@ def _replay_with_an_outage(
              "--store-wait", "60" if interrupt else "1"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # a stuck replay shows its threads
+            preexec_fn=_ignore_sigint if sigint_ignored else _default_sigint,
         )  # fmt: skip
         try:
             wait_for(lambda: len(candidate.arrivals) >= 6, 30, "the replay to be under way")
@@ -323,7 +337,7 @@ def _replay_with_an_outage(
                 time.sleep(1.0)
                 wait_for(lambda: len(candidate.arrivals) >= interrupt_after, 30,
                          f"{interrupt_after} requests to reach the candidate")  # fmt: skip
-                replay.send_signal(signal.SIGINT)
+                replay.send_signal(stop_signal)
             try:
                 out, err = replay.communicate(timeout=20 if interrupt else 90)
             except subprocess.TimeoutExpired:
@@ -390,18 +404,47 @@ def test_a_store_that_stays_away_during_a_replay_is_one_paragraph(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("interrupt_after", [6, 40], ids=["while_replaying", "while_waiting"])
-def test_ctrl_c_during_a_store_outage_ends_a_replay_at_once(
-    tmp_path: Path, postgres_store: str, interrupt_after: int
+@pytest.mark.parametrize(
+    ("interrupt_after", "stop_signal", "sigint_ignored"),
+    [
+        (6, signal.SIGINT, False),
+        (40, signal.SIGINT, False),
+        (6, signal.SIGINT, True),
+        (6, signal.SIGTERM, False),
+        (40, signal.SIGTERM, False),
+    ],
+    ids=[
+        "ctrl_c_while_replaying",
+        "ctrl_c_while_waiting",
+        "ctrl_c_in_a_job_started_with_&",
+        "sigterm_while_replaying",
+        "sigterm_while_waiting",
+    ],
+)
+def test_a_signal_during_a_store_outage_ends_a_replay_at_once(
+    tmp_path: Path,
+    postgres_store: str,
+    interrupt_after: int,
+    stop_signal: signal.Signals,
+    sigint_ignored: bool,
 ) -> None:
     """Without waiting out --store-wait (60 s here): the communicate above allows 20. Also once
     every request is done and the replay only waits for its store: before, Ctrl-C then left the
-    writer waiting out all of --store-wait."""
+    writer waiting out all of --store-wait. SIGTERM, which a scheduler sends, does the same
+    (before, it ended the process at once, losing what the writer held)."""
     done, written, _ = _replay_with_an_outage(
-        tmp_path, postgres_store, back_after_s=None, interrupt_after=interrupt_after
+        tmp_path,
+        postgres_store,
+        back_after_s=None,
+        interrupt_after=interrupt_after,
+        stop_signal=stop_signal,
+        sigint_ignored=sigint_ignored,
     )
-    assert done.returncode != 0
+    assert done.returncode == 128 + stop_signal
     assert 2 <= written < 40
+    said = " ".join(done.stderr.split())
+    assert f"The replay was stopped ({stop_signal.name})" in said
+    assert "stopping while the shadow store is unavailable" in said  # what it could not keep
     assert "Traceback" not in done.stdout + done.stderr
 
 
