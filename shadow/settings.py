@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shadow.rules import ComparisonConfig, Rule
 
@@ -47,10 +48,22 @@ class ListedTestTenant(Rule):
     @model_validator(mode="before")
     @classmethod
     def _an_id_alone(cls, data: Any) -> Any:
-        # `- t-qa-1`, or a number as YAML reads `- -999000`.
-        if isinstance(data, str | int) and not isinstance(data, bool):
-            return {"tenant": str(data)}
+        if isinstance(data, str):  # `- t-qa-1`
+            return {"tenant": data}
+        if isinstance(data, int | float):
+            # YAML reads `- 010` as 8 and `- 0x1F` as 31: a number is not taken as an id.
+            raise ValueError(
+                "expected the tenant id in quotes, as text: YAML reads a bare number its own way "
+                "(010 is 8), so none is taken as an id"
+            )
         return data
+
+    @field_validator("tenant")
+    @classmethod
+    def _no_spaces_around(cls, tenant: str) -> str:
+        if tenant != tenant.strip():
+            raise ValueError("expected a tenant id with no spaces around it")
+        return tenant
 
     @model_validator(mode="after")
     def _first_before_last(self) -> ListedTestTenant:
@@ -172,17 +185,38 @@ class ProxySettings(Rule):
     )
 
     @model_validator(mode="after")
-    def _each_test_tenant_once(self) -> ProxySettings:
-        seen: set[str] = set()
-        for entry in self.test_tenants:
+    def _each_test_tenant_once_and_blocks_apart(self) -> ProxySettings:
+        # Blocks apart: one listed tenant's writes must not reach another's rows.
+        problems: list[InitErrorDetails] = []
+        seen: dict[str, int] = {}
+        blocks: list[tuple[str, range]] = []
+        for index, entry in enumerate(self.test_tenants):
             if entry.tenant in seen:
-                raise ValueError(f"test_tenants: tenant {entry.tenant!r} is listed twice")
-            seen.add(entry.tenant)
+                expected = f"a tenant listed once (it is entry {seen[entry.tenant]} too)"
+                problems.append(_problem((index, "tenant"), entry.tenant, expected))
+            seen.setdefault(entry.tenant, index)
+            block = entry.block
+            if block is None:
+                continue
+            for other, taken in blocks:
+                if block.start < taken.stop and taken.start < block.stop:
+                    expected = f"a block apart from the others (it overlaps the block of {other!r})"
+                    written = [block.start, block[-1]]
+                    problems.append(_problem((index, "row_ids"), written, expected))
+                    break
+            blocks.append((entry.tenant, block))
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
     def listed_test_tenants(self) -> dict[str, range | None]:
         """The `test_tenants` list: each tenant with its rows' id block, None where not given."""
         return {entry.tenant: entry.block for entry in self.test_tenants}
+
+
+def _problem(at: tuple[int, str], found: Any, expected: str) -> InitErrorDetails:
+    error = PydanticCustomError("test_tenants", "expected {expected}", {"expected": expected})
+    return InitErrorDetails(type=error, loc=("test_tenants", *at), input=found)
 
 
 @dataclass(frozen=True)

@@ -269,13 +269,13 @@ def test_the_worker_cpus_are_a_non_empty_list_of_cpu_numbers(tmp_path: Path) -> 
 
 def test_a_listed_test_tenant_may_carry_the_block_its_rows_come_from(tmp_path: Path) -> None:
     text = MINIMAL + (
-        "shadow:\n  test_tenants:\n    - t-plain\n    - -999000\n"
+        "shadow:\n  test_tenants:\n    - t-plain\n    - '-999000'\n"
         "    - {tenant: t-block, row_ids: [-1500000000, -1499999001]}\n"
     )
     config = load_config(write(tmp_path, text), {"DB_PASSWORD": "x"})
     assert config.shadow.listed_test_tenants() == {
         "t-plain": None,
-        "-999000": None,  # a number, as YAML reads it, is the id it spells
+        "-999000": None,
         "t-block": range(-1500000000, -1499999000),
     }
 
@@ -298,10 +298,33 @@ def test_a_listed_test_tenants_block_must_be_two_ids_in_order(
     assert expected in message
 
 
-def test_a_test_tenant_is_listed_once(tmp_path: Path) -> None:
-    text = "shadow:\n  test_tenants:\n    - t-1\n    - {tenant: t-1, row_ids: [-2000, -1001]}\n"
-    message = error_for(tmp_path, MINIMAL + text)
-    assert "tenant 't-1' is listed twice" in message
+def test_a_test_tenant_is_listed_once_and_blocks_do_not_overlap(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "shadow:\n  redaction:\n    secret: kT9vQ2mXy7LpR4sZ8wN3\n  test_tenants:\n    - t-1\n"
+        "    - {tenant: t-1, row_ids: [-2000, -1001]}\n"
+        "    - {tenant: t-2, row_ids: [-1500, -1]}\n"
+    )
+    message = error_for(tmp_path, text)
+    assert "shadow.test_tenants[1].tenant (at line 14) is 't-1': expected a tenant listed once" in (
+        message
+    )
+    assert "shadow.test_tenants[2].row_ids (at line 15)" in message
+    assert "overlaps the block of 't-1'" in message
+    assert "kT9vQ2mXy7LpR4sZ8wN3" not in message  # the section is not shown whole
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("010", "is 8: expected the tenant id in quotes"),  # YAML reads 010 as 8
+        ("-999000", "is -999000: expected the tenant id in quotes"),
+        ("' t-1'", "no spaces around it"),
+    ],
+)
+def test_a_tenant_id_is_text_as_written(tmp_path: Path, entry: str, expected: str) -> None:
+    message = error_for(tmp_path, MINIMAL + f"shadow:\n  test_tenants:\n    - {entry}\n")
+    assert "shadow.test_tenants[0]" in message
+    assert expected in message
 
 
 @pytest.mark.parametrize("row_ids", ["[1, 1000]", "[-1001000, -999001]"])
