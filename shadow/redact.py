@@ -19,11 +19,12 @@ looked for elsewhere. A token stays as it is, so that a replayed recording gets 
 traffic got. Percent-encoded header values and query strings are decoded before they are scanned, a
 query value holding JSON (GraphQL's `variables=`) is redacted as a JSON body, and one holding more
 fields (`status=open;name=Anna`, a redirect's URL with its own query) is read field by field, `;`
-separating them as it does for some servers. A difference's path is redacted too: an object keyed by
-e-mail address, or an array matched by a personal field (`$.people[?(@.email=="anna@...")]`), would
-otherwise carry the value into the store and into the noise statistics; the same tokens stand in, so
-one field keeps one path across exchanges. Called by `verifier.Verifier` on every exchange, and by
-any adapter before it writes bodies or headers.
+separating them as it does for some servers: such a field is shown as written, its value tokenised
+whole where anything in it is personal, so that redacting twice changes nothing. A difference's path
+is redacted too: an object keyed by e-mail address, or an array matched by a personal field
+(`$.people[?(@.email=="anna@...")]`), would otherwise carry the value into the store and into the
+noise statistics; the same tokens stand in, so one field keeps one path across exchanges. Called by
+`verifier.Verifier` on every exchange, and by any adapter before it writes bodies or headers.
 """
 
 from __future__ import annotations
@@ -80,7 +81,11 @@ _SENSITIVE_HEADERS: Final = frozenset(
 )  # fmt: skip
 _SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key", "apikey")
 
-_EMAIL: Final = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Starting only where a run of its characters starts: from every position of a long run, the
+# search would read the rest of the run each time (100 KB of letters took 10 s).
+_EMAIL: Final = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 # Printed in capitals, maybe in groups; or typed in one run in any case (the mod-97 check decides).
 _IBAN: Final = re.compile(
     r"(?<![A-Za-z0-9])"
@@ -100,12 +105,18 @@ _URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<t
 _INNER_SEPARATORS: Final = re.compile(r"([&;])")
 # How many forms deep a value is read as holding more fields; deeper, it is hidden whole.
 _INNER_FORMS_MAX: Final = 4
+# How many pieces a JSON value split by the separators above is put back together from.
+_INNER_JSON_PIECES_MAX: Final = 64
 
 
 class _FormField(NamedTuple):
-    """One field of a form or query: name and value decoded, whether it had `=`, whether its
-    value is hidden whole (`personal`) and whether for its name alone (`by_name`); `inner`: the
-    fields its value holds, when it holds more (`status=open;name=Anna`), read the same way."""
+    """One field of a form or query, or of a value that holds more fields (`depth` > 0).
+
+    `name` and `value` are decoded; `raw_name` and `raw_value` are as written, which is how a
+    field inside a value is shown when nothing in it is hidden (so that redacting twice changes
+    nothing). `personal`: the value is hidden whole (a personal name, strict redaction outside the
+    clear keys, or a value that could not be read); `by_name`: for its name alone. `inner`: the
+    fields its value (or, without `=`, its name) holds when it holds more."""
 
     separator: str  # what came before it: "" first, else `&` (or `;` inside a value)
     name: str
@@ -113,6 +124,9 @@ class _FormField(NamedTuple):
     value: str
     personal: bool
     by_name: bool
+    depth: int = 0
+    raw_name: str = ""
+    raw_value: str = ""
     inner: tuple[_FormField, ...] | None = None
 
 
@@ -216,10 +230,12 @@ class Redactor:
     def personal_spans(self, text: str) -> list[tuple[int, int]]:
         """Where a string holds e-mail addresses, IBANs, card numbers or phone numbers."""
         spans: list[tuple[int, int]] = []
+        # A token's hex is no one's data: `pii:1a2b...@example.org` is a token and a domain.
+        tokens = [match.span() for match in TOKEN.finditer(text)] if "pii:" in text else []
         for pattern, check in self._detectors:
             for match in pattern.finditer(text):
                 start, end = match.span()
-                if any(start < e and s < end for s, e in spans):
+                if any(start < e and s < end for s, e in (*spans, *tokens)):
                     continue
                 if check is None or check(match.group(0)):
                     spans.append((start, end))
@@ -343,8 +359,8 @@ class Redactor:
         URL or path is redacted as a request target is, anything else as decoded text."""
         if self.is_sensitive_header(name):
             return self.token(value)
-        if self._strict and "?" in value and (url := _URL.fullmatch(value)) is not None:
-            # A Referer or Location holds a query, whose text strict redaction hides.
+        if "?" in value and (url := _URL.fullmatch(value)) is not None:
+            # A Referer or Location holds a query: its fields are redacted as a request's are.
             origin = self.redact_text(unquote(url.group("origin") or ""), known)
             return origin + self.redact_target(url.group("target"), known)
         if "%" not in value:
@@ -364,8 +380,12 @@ class Redactor:
         fields = self._form_fields(query) if query else []
         # The query's hidden values are hidden in the path too (`/users/ak?author=ak`).
         known = self._form_strings(fields) | set(known)
+        # A name in the path may be written with `+` for its space (`/debtors/Anna+Kowalska`).
+        in_path = _with_plus_spelling(known)
         segments = [
-            quote(self.redact_text(unquote(segment), known), safe=":@!$&'()*+,;=", errors="replace")
+            quote(
+                self.redact_text(unquote(segment), in_path), safe=":@!$&'()*+,;=", errors="replace"
+            )
             for segment in path.split("/")
         ]
         redacted = "/".join(segments)
@@ -395,45 +415,67 @@ class Redactor:
         """A form's fields (`_FormField`): decoded, and each told whether it is hidden whole (a
         personal name, or strict redaction outside the clear keys). A value that is not hidden
         whole but holds `=` is read as a form itself, to `_INNER_FORMS_MAX` forms deep: a name
-        in it (`status=open%3Bname%3DAnna`, `next=/page?x=1&name=Anna`) is a field's name."""
+        in it (`status=open%3Bname%3DAnna`, `next=/page?x=1&name=Anna`) is a field's name.
+        Inside a value, `+` stays `+` (an e-mail address's `anna+shop@`): only the form itself
+        turns it into a space."""
         fields = []
-        pieces = _INNER_SEPARATORS.split(encoded) if depth else encoded.split("&")
-        separators = ["", *pieces[1::2]] if depth else ["", *("&" * (len(pieces) - 1))]
-        for separator, item in zip(separators, pieces[::2] if depth else pieces, strict=True):
-            name, eq, value = item.partition("=")
-            plain_name = unquote(name.replace("+", " "))
-            plain_value = unquote(value.replace("+", " "))
+        pieces = (
+            _inner_pieces(encoded) if depth else [("", item, False) for item in encoded.split("&")]
+        )
+        for separator, item, unreadable in pieces:
+            raw_name, eq, raw_value = item.partition("=")
+            if depth:
+                name, value = unquote(raw_name), unquote(raw_value)
+            else:
+                name, value = (
+                    unquote(raw_name.replace("+", " ")),
+                    unquote(raw_value.replace("+", " ")),
+                )
+            # Inside a value, a URL's path before its query names no field (`/p?city=...`).
+            named = name.rpartition("?")[2] if depth else name
             # Positions (`status[0]`) name no field: the name before them does.
-            parts = [p for p in _FORM_NAME_PARTS.split(plain_name) if p and not p.isdigit()]
+            parts = [p for p in _FORM_NAME_PARTS.split(named) if p and not p.isdigit()]
             # Under strict redaction a form's text is hidden as a JSON body's is; a number stays
             # readable there as in JSON, and a JSON value is redacted as a JSON body below.
             by_name = any(self.is_personal_key(part) for part in parts)
-            is_json = codec.json_container(plain_value) is not None
-            personal = by_name or (
-                self.hides_text_at(parts)
-                and _NUMBER.fullmatch(plain_value) is None
-                and not is_json
-                and TOKEN.fullmatch(plain_value) is None
+            is_json = codec.json_container(value) is not None
+            # A name that is itself personal (`anna@example.org.status`) is no clear key's name:
+            # redacted, it would name no clear key the next time either.
+            if self._strict and (self.personal_spans(named) or TOKEN.search(named)):
+                parts = []
+            personal = (
+                unreadable
+                or by_name
+                or (
+                    self.hides_text_at(parts)
+                    and _NUMBER.fullmatch(value) is None
+                    and not is_json
+                    and TOKEN.fullmatch(value) is None
+                )
             )
             inner = None
-            if not personal and not is_json and "=" in plain_value:
+            holder = value or name  # `?name%3DAnna` holds a field in its name
+            # `=` written as `%3D` once more is a field too, to whoever decodes it again.
+            if not personal and not is_json and "=" in unquote(holder):
                 if depth + 1 >= _INNER_FORMS_MAX:
                     personal = True  # too deep to read: nothing in it is known harmless
                 else:
-                    inner = tuple(self._form_fields(plain_value, depth + 1))
+                    inner = tuple(self._form_fields(holder, depth + 1))
             fields.append(
-                _FormField(separator, plain_name, eq, plain_value, personal, by_name, inner)
+                _FormField(
+                    separator, name, eq, value, personal, by_name, depth, raw_name, raw_value, inner
+                )
             )
         return fields
 
-    def _form_strings(self, fields: list[_FormField], *, strict_text: bool = True) -> set[str]:
-        found = {
-            field.value
-            for field in fields
-            if (field.by_name or (field.personal and strict_text))
-            and len(field.value) >= _PROPAGATE_MIN
-        }
+    def _form_strings(self, fields: Iterable[_FormField], *, strict_text: bool = True) -> set[str]:
+        found = set()
         for field in fields:
+            hidden = field.by_name or (field.personal and strict_text)
+            if hidden and len(field.value) >= _PROPAGATE_MIN:
+                found.add(field.value)
+                if field.depth and "+" in field.value:  # a query's space, inside a value
+                    found.add(field.value.replace("+", " "))
             # `?Anna+Kowalska` (a value without a name: a request's target gives it an `=`).
             nameless = (
                 strict_text
@@ -447,7 +489,7 @@ class Redactor:
             if nameless:
                 found.add(field.name)
             if field.inner is not None:
-                found |= self._form_strings(list(field.inner), strict_text=strict_text)
+                found |= self._form_strings(field.inner, strict_text=strict_text)
             document = codec.json_container(field.value)
             if document is not None:
                 with contextlib.suppress(RecursionError):  # then tokenised whole
@@ -471,26 +513,18 @@ class Redactor:
 
     def _redact_fields(self, fields: list[_FormField], known: set[str]) -> str:
         """`redact_form`'s work on fields already read; `known` holds their own hidden values."""
-        return "".join(
-            separator + text
-            for separator, text in (self._redacted_field(f, known, encode=True) for f in fields)
-        )
+        return "&".join(self._redacted_field(field, known) for field in fields)
 
-    def _redacted_field(
-        self, field: _FormField, known: set[str], *, encode: bool
-    ) -> tuple[str, str]:
-        """One field redacted: its separator, and the field percent-encoded (`encode`, a form's
-        own field) or as decoded text (a field inside a value, which is encoded with it)."""
+    def _redacted_field(self, field: _FormField, known: set[str]) -> str:
+        """One field of a form, percent-encoded again; a value holding more fields shows each
+        of them (`_redacted_inner`)."""
         if TOKEN.fullmatch(field.value):  # redacted before (a replayed recording)
             shown = field.value
         elif field.personal:
             shown = self.token(field.value)
-        elif field.inner is not None:
+        elif field.inner is not None and field.value:
             shown = "".join(
-                separator + text
-                for separator, text in (
-                    self._redacted_field(inner, known, encode=False) for inner in field.inner
-                )
+                inner.separator + self._redacted_inner(inner, known) for inner in field.inner
             )
         elif (document := codec.json_container(field.value)) is not None:
             try:
@@ -504,15 +538,78 @@ class Redactor:
                 shown = self.redact_text(text, known)
         else:
             shown = self.redact_text(field.value, known)
-        # A name can be personal too: `anna@example.com=on` from a list of checkboxes.
-        if field.name in known and not field.value:
+        # A name can be personal too: `anna@example.com=on` from a list of checkboxes, or hold a
+        # field (`name%3DAnna`).
+        if (
+            not field.value
+            and TOKEN.fullmatch(field.name) is None
+            and (
+                field.name in known or (field.inner is not None and self._hides(field.inner, known))
+            )
+        ):
             name_part = self.token(field.name)
         else:
-            name_part = self.redact_text(field.name, known)
-        if encode:
-            name_part = quote(name_part, safe=":", errors="replace")
-            shown = quote(shown, safe=":", errors="replace")
-        return field.separator, f"{name_part}{field.eq}{shown}" if field.eq else name_part
+            name_part = quote(self.redact_text(field.name, known), safe=":", errors="replace")
+        value_part = quote(shown, safe=":", errors="replace")
+        return f"{name_part}={value_part}" if field.eq else name_part
+
+    def _redacted_inner(self, field: _FormField, known: set[str]) -> str:
+        """A field inside a value, as written there, with what is personal in it tokenised: its
+        value (or name) whole where it holds anything hidden, as a form would show it."""
+        if TOKEN.fullmatch(field.value):
+            value_part = field.raw_value
+        elif field.personal or (
+            field.inner is not None and field.value and self._hides(field.inner, known)
+        ):
+            value_part = self.token(field.value)
+        else:
+            value_part = self._scanned_as_written(field.raw_value, field.value, known)
+        if TOKEN.fullmatch(field.name):
+            name_part = field.raw_name
+        elif not field.value and (
+            field.name in known or (field.inner is not None and self._hides(field.inner, known))
+        ):
+            name_part = self.token(field.name)
+        else:
+            name_part = self._scanned_as_written(field.raw_name, field.name, known)
+        return f"{name_part}={value_part}" if field.eq else name_part
+
+    def _scanned_as_written(self, written: str, decoded: str, known: set[str]) -> str:
+        """Text as written, with personal parts replaced; tokenised whole where only decoding
+        shows one (`anna%40example.org`): replacing inside the written text would miss it."""
+        wanted = _with_plus_spelling(known)
+        if decoded != written and (self.personal_spans(decoded) or _holds_any(decoded, wanted)):
+            return self.token(decoded)
+        if codec.json_container(decoded) is not None and self._hides_json(decoded, known):
+            return self.token(decoded)
+        return self.redact_text(written, wanted)
+
+    def _hides_json(self, text: str, known: set[str]) -> bool:
+        document = codec.json_container(text)
+        try:
+            return bool(self.redact_json(document, known) != document)
+        except RecursionError:
+            return True
+
+    def _hides(self, fields: Iterable[_FormField], known: set[str]) -> bool:
+        """Whether anything in these fields is hidden: a value hidden whole, a personal pattern
+        or known value, or a field holding more fields that hides anything."""
+        wanted = _with_plus_spelling(known)
+        for field in fields:
+            if TOKEN.fullmatch(field.value) is None and field.value and field.personal:
+                return True
+            if field.inner is not None and self._hides(field.inner, known):
+                return True
+            for text in (field.name, field.value):
+                if TOKEN.fullmatch(text) is None and (
+                    self.personal_spans(text) or _holds_any(text, wanted)
+                ):
+                    return True
+            if codec.json_container(field.value) is not None and self._hides_json(
+                field.value, known
+            ):
+                return True
+        return False
 
     def redact_difference(
         self,
@@ -685,3 +782,45 @@ def noise_field_naming(redaction: Redaction | None) -> Callable[[str], str] | No
     were redacted may hold a person in one (a key that is an e-mail address), which loading
     rewrites. None without redaction (nothing to rename)."""
     return Redactor(redaction).redact_field if redaction is not None else None
+
+
+def _inner_pieces(text: str) -> list[tuple[str, str, bool]]:
+    """The fields of a value that holds more, as (separator, field as written, unreadable): split
+    at `&` and `;`, except inside a JSON value, which is put back together from the pieces the
+    split made of it (`v={"a":"x;y"}`); one that no number of pieces makes whole is unreadable."""
+    parts = _INNER_SEPARATORS.split(text)
+    pieces = list(zip(["", *parts[1::2]], parts[::2], strict=True))
+    joined: list[tuple[str, str, bool]] = []
+    index = 0
+    while index < len(pieces):
+        separator, item = pieces[index]
+        index += 1
+        value = unquote(item.partition("=")[2] if "=" in item else item).lstrip()
+        if not value.startswith(("{", "[")) or codec.json_container(value) is not None:
+            joined.append((separator, item, False))
+            continue
+        whole = None
+        for count in range(min(len(pieces) - index, _INNER_JSON_PIECES_MAX)):
+            candidate = item + "".join(
+                sep + piece for sep, piece in pieces[index : index + count + 1]
+            )
+            candidate_value = unquote(candidate.partition("=")[2] if "=" in item else candidate)
+            if codec.json_container(candidate_value) is not None:
+                whole = candidate
+                index += count + 1
+                break
+        if whole is None:  # all that follows is taken as part of it, and hidden with it
+            whole = item + "".join(sep + piece for sep, piece in pieces[index:])
+            joined.append((separator, whole, True))
+            break
+        joined.append((separator, whole, False))
+    return joined
+
+
+def _with_plus_spelling(known: set[str]) -> set[str]:
+    """Known values, and those holding a space as a query writes it too (`Anna+Kowalska`)."""
+    return known | {value.replace(" ", "+") for value in known if " " in value}
+
+
+def _holds_any(text: str, known: Iterable[str]) -> bool:
+    return any(len(value) >= _PROPAGATE_MIN and value in text for value in known)
