@@ -29,12 +29,13 @@ noise statistics; the same tokens stand in, so one field keeps one path across e
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
@@ -81,11 +82,12 @@ _SENSITIVE_HEADERS: Final = frozenset(
 )  # fmt: skip
 _SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key", "apikey")
 
-# Starting only where a run of its characters starts: from every position of a long run, the
-# search would read the rest of the run each time (100 KB of letters took 10 s).
-_EMAIL: Final = re.compile(
-    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+# An e-mail address is found from its `@` (`_email_spans`): a pattern searched from every position
+# of a long run of letters would read the rest of the run each time (100 KB took 10 s).
+_EMAIL_LOCAL: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 )
+_EMAIL_DOMAIN: Final = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Printed in capitals, maybe in groups; or typed in one run in any case (the mod-97 check decides).
 _IBAN: Final = re.compile(
     r"(?<![A-Za-z0-9])"
@@ -107,6 +109,10 @@ _INNER_SEPARATORS: Final = re.compile(r"([&;])")
 _INNER_FORMS_MAX: Final = 4
 # How many pieces a JSON value split by the separators above is put back together from.
 _INNER_JSON_PIECES_MAX: Final = 64
+# What the fields inside a value hide (`Redactor._hides`): some text where it stands, or a field
+# whole, which hides the value holding them whole.
+_PARTS: Final = 1
+_WHOLE: Final = 2
 
 
 class _FormField(NamedTuple):
@@ -175,11 +181,11 @@ class Redactor:
             jsonpath.parse(path) for path in config.paths
         )
         self._headers = _SENSITIVE_HEADERS | set(config.headers)
-        detectors = [
-            ("iban", _IBAN, iban_valid),
-            ("card", _CARD, luhn_valid),
-            ("email", _EMAIL, None),
-            ("phone", _PHONE, _phone_valid),
+        detectors: list[tuple[str, Callable[[str], Iterable[tuple[int, int]]], Any]] = [
+            ("iban", _spans_of(_IBAN), iban_valid),
+            ("card", _spans_of(_CARD), luhn_valid),
+            ("email", _email_spans, None),
+            ("phone", _spans_of(_PHONE), _phone_valid),
         ]
         self._detectors = [(p, check) for name, p, check in detectors if name in config.detect]
         self._strict = config.strict
@@ -229,17 +235,20 @@ class Redactor:
 
     def personal_spans(self, text: str) -> list[tuple[int, int]]:
         """Where a string holds e-mail addresses, IBANs, card numbers or phone numbers."""
-        spans: list[tuple[int, int]] = []
-        # A token's hex is no one's data: `pii:1a2b...@example.org` is a token and a domain.
-        tokens = [match.span() for match in TOKEN.finditer(text)] if "pii:" in text else []
-        for pattern, check in self._detectors:
-            for match in pattern.finditer(text):
-                start, end = match.span()
-                if any(start < e and s < end for s, e in (*spans, *tokens)):
+        if "pii:" in text:
+            # A token's hex is no one's data: `pii:1a2b...@example.org` is a token and a domain.
+            # Blanked out (same length, so positions hold), an address right after it is found.
+            text = TOKEN.sub(lambda token: "\0" * len(token.group(0)), text)
+        spans: list[tuple[int, int]] = []  # sorted, none overlapping
+        for find, check in self._detectors:
+            for start, end in find(text):
+                at = bisect.bisect_left(spans, (start, end))
+                if (at > 0 and spans[at - 1][1] > start) or (
+                    at < len(spans) and spans[at][0] < end
+                ):
                     continue
-                if check is None or check(match.group(0)):
-                    spans.append((start, end))
-        spans.sort()
+                if check is None or check(text[start:end]):
+                    spans.insert(at, (start, end))
         return spans
 
     def personal_strings(
@@ -419,10 +428,8 @@ class Redactor:
         Inside a value, `+` stays `+` (an e-mail address's `anna+shop@`): only the form itself
         turns it into a space."""
         fields = []
-        pieces = (
-            _inner_pieces(encoded) if depth else [("", item, False) for item in encoded.split("&")]
-        )
-        for separator, item, unreadable in pieces:
+        pieces = _inner_pieces(encoded) if depth else [("", item) for item in encoded.split("&")]
+        for separator, item in pieces:
             raw_name, eq, raw_value = item.partition("=")
             if depth:
                 name, value = unquote(raw_name), unquote(raw_value)
@@ -443,20 +450,21 @@ class Redactor:
             # redacted, it would name no clear key the next time either.
             if self._strict and (self.personal_spans(named) or TOKEN.search(named)):
                 parts = []
-            personal = (
-                unreadable
-                or by_name
-                or (
+            holder = value or name  # `?name%3DAnna` holds a field in its name
+            # `=` written as `%3D` once more is a field too, to whoever decodes it again.
+            holds_fields = not is_json and "=" in unquote(holder)
+            if holds_fields and not value:
+                # `?customer%5Bname%5D%3DAnna`: the name is fields, not the name of one.
+                by_name = personal = False
+            else:
+                personal = by_name or (
                     self.hides_text_at(parts)
                     and _NUMBER.fullmatch(value) is None
                     and not is_json
                     and TOKEN.fullmatch(value) is None
                 )
-            )
             inner = None
-            holder = value or name  # `?name%3DAnna` holds a field in its name
-            # `=` written as `%3D` once more is a field too, to whoever decodes it again.
-            if not personal and not is_json and "=" in unquote(holder):
+            if holds_fields and not personal:
                 if depth + 1 >= _INNER_FORMS_MAX:
                     personal = True  # too deep to read: nothing in it is known harmless
                 else:
@@ -513,18 +521,20 @@ class Redactor:
 
     def _redact_fields(self, fields: list[_FormField], known: set[str]) -> str:
         """`redact_form`'s work on fields already read; `known` holds their own hidden values."""
-        return "&".join(self._redacted_field(field, known) for field in fields)
+        wanted = _with_plus_spelling(known)
+        return "&".join(self._redacted_field(field, known, wanted) for field in fields)
 
-    def _redacted_field(self, field: _FormField, known: set[str]) -> str:
+    def _redacted_field(self, field: _FormField, known: set[str], wanted: set[str]) -> str:
         """One field of a form, percent-encoded again; a value holding more fields shows each
-        of them (`_redacted_inner`)."""
+        of them (`_redacted_inner`). `wanted`: `known` with the `+` spellings."""
         if TOKEN.fullmatch(field.value):  # redacted before (a replayed recording)
             shown = field.value
         elif field.personal:
             shown = self.token(field.value)
         elif field.inner is not None and field.value:
             shown = "".join(
-                inner.separator + self._redacted_inner(inner, known) for inner in field.inner
+                inner.separator + self._redacted_inner(inner, known, wanted)
+                for inner in field.inner
             )
         elif (document := codec.json_container(field.value)) is not None:
             try:
@@ -538,46 +548,51 @@ class Redactor:
                 shown = self.redact_text(text, known)
         else:
             shown = self.redact_text(field.value, known)
-        # A name can be personal too: `anna@example.com=on` from a list of checkboxes, or hold a
-        # field (`name%3DAnna`).
-        if (
-            not field.value
-            and TOKEN.fullmatch(field.name) is None
-            and (
-                field.name in known or (field.inner is not None and self._hides(field.inner, known))
-            )
-        ):
+        if self._name_hidden_whole(field, known, wanted):
             name_part = self.token(field.name)
         else:
             name_part = quote(self.redact_text(field.name, known), safe=":", errors="replace")
         value_part = quote(shown, safe=":", errors="replace")
         return f"{name_part}={value_part}" if field.eq else name_part
 
-    def _redacted_inner(self, field: _FormField, known: set[str]) -> str:
-        """A field inside a value, as written there, with what is personal in it tokenised: its
-        value (or name) whole where it holds anything hidden, as a form would show it."""
+    def _name_hidden_whole(self, field: _FormField, known: set[str], wanted: set[str]) -> bool:
+        """A name without a value that is personal itself: `anna@example.com` from a list of
+        checkboxes, a value given without a name (strict), or one that holds a field hidden
+        whole (`name%3DAnna`)."""
+        if field.value or TOKEN.fullmatch(field.name):
+            return False
+        return (
+            field.name in known
+            or (field.personal and not field.by_name)
+            or (field.inner is not None and self._hides(field.inner, known, wanted) == _WHOLE)
+        )
+
+    def _redacted_inner(self, field: _FormField, known: set[str], wanted: set[str]) -> str:
+        """A field inside a value, as written there, with what is personal in it replaced: its
+        value (or name) tokenised whole where it holds a field hidden whole, else its personal
+        parts, as in text."""
         if TOKEN.fullmatch(field.value):
             value_part = field.raw_value
-        elif field.personal or (
-            field.inner is not None and field.value and self._hides(field.inner, known)
+        elif field.value and (
+            field.personal
+            or (field.inner is not None and self._hides(field.inner, known, wanted) == _WHOLE)
         ):
             value_part = self.token(field.value)
         else:
-            value_part = self._scanned_as_written(field.raw_value, field.value, known)
+            value_part = self._scanned_as_written(field.raw_value, field.value, known, wanted)
         if TOKEN.fullmatch(field.name):
             name_part = field.raw_name
-        elif not field.value and (
-            field.name in known or (field.inner is not None and self._hides(field.inner, known))
-        ):
+        elif self._name_hidden_whole(field, known, wanted):
             name_part = self.token(field.name)
         else:
-            name_part = self._scanned_as_written(field.raw_name, field.name, known)
+            name_part = self._scanned_as_written(field.raw_name, field.name, known, wanted)
         return f"{name_part}={value_part}" if field.eq else name_part
 
-    def _scanned_as_written(self, written: str, decoded: str, known: set[str]) -> str:
+    def _scanned_as_written(
+        self, written: str, decoded: str, known: set[str], wanted: set[str]
+    ) -> str:
         """Text as written, with personal parts replaced; tokenised whole where only decoding
         shows one (`anna%40example.org`): replacing inside the written text would miss it."""
-        wanted = _with_plus_spelling(known)
         if decoded != written and (self.personal_spans(decoded) or _holds_any(decoded, wanted)):
             return self.token(decoded)
         if codec.json_container(decoded) is not None and self._hides_json(decoded, known):
@@ -591,25 +606,31 @@ class Redactor:
         except RecursionError:
             return True
 
-    def _hides(self, fields: Iterable[_FormField], known: set[str]) -> bool:
-        """Whether anything in these fields is hidden: a value hidden whole, a personal pattern
-        or known value, or a field holding more fields that hides anything."""
-        wanted = _with_plus_spelling(known)
+    def _hides(self, fields: Iterable[_FormField], known: set[str], wanted: set[str]) -> int:
+        """What these fields hide: `_WHOLE` (a field hidden whole, so the value holding them is
+        tokenised whole), `_PARTS` (only personal patterns or known values, replaced where they
+        stand) or 0."""
+        found = 0
         for field in fields:
-            if TOKEN.fullmatch(field.value) is None and field.value and field.personal:
-                return True
-            if field.inner is not None and self._hides(field.inner, known):
-                return True
-            for text in (field.name, field.value):
-                if TOKEN.fullmatch(text) is None and (
-                    self.personal_spans(text) or _holds_any(text, wanted)
-                ):
-                    return True
+            # A checkbox named `email` hides nothing; a value under it, or an unreadable name, does.
+            hidden_whole = field.value or not field.by_name
+            if field.personal and hidden_whole and TOKEN.fullmatch(field.value) is None:
+                return _WHOLE
+            if field.inner is not None:
+                found = max(found, self._hides(field.inner, known, wanted))
+                if found == _WHOLE:
+                    return _WHOLE
             if codec.json_container(field.value) is not None and self._hides_json(
                 field.value, known
             ):
-                return True
-        return False
+                return _WHOLE
+            if found < _PARTS:
+                for text in (field.name, field.value):
+                    if TOKEN.fullmatch(text) is None and (
+                        self.personal_spans(text) or _holds_any(text, wanted)
+                    ):
+                        found = _PARTS
+        return found
 
     def redact_difference(
         self,
@@ -784,36 +805,26 @@ def noise_field_naming(redaction: Redaction | None) -> Callable[[str], str] | No
     return Redactor(redaction).redact_field if redaction is not None else None
 
 
-def _inner_pieces(text: str) -> list[tuple[str, str, bool]]:
-    """The fields of a value that holds more, as (separator, field as written, unreadable): split
-    at `&` and `;`, except inside a JSON value, which is put back together from the pieces the
-    split made of it (`v={"a":"x;y"}`); one that no number of pieces makes whole is unreadable."""
+def _inner_pieces(text: str) -> list[tuple[str, str]]:
+    """The fields of a value that holds more, as (separator, field as written): split at `&` and
+    `;`, except inside a JSON value, which is put back together from the pieces the split made of
+    it (`v={"a":"x;y"}`); a piece that no join makes JSON (`sort=[date]`) is text."""
     parts = _INNER_SEPARATORS.split(text)
     pieces = list(zip(["", *parts[1::2]], parts[::2], strict=True))
-    joined: list[tuple[str, str, bool]] = []
+    joined: list[tuple[str, str]] = []
     index = 0
     while index < len(pieces):
         separator, item = pieces[index]
         index += 1
-        value = unquote(item.partition("=")[2] if "=" in item else item).lstrip()
-        if not value.startswith(("{", "[")) or codec.json_container(value) is not None:
-            joined.append((separator, item, False))
-            continue
-        whole = None
-        for count in range(min(len(pieces) - index, _INNER_JSON_PIECES_MAX)):
-            candidate = item + "".join(
-                sep + piece for sep, piece in pieces[index : index + count + 1]
-            )
-            candidate_value = unquote(candidate.partition("=")[2] if "=" in item else candidate)
-            if codec.json_container(candidate_value) is not None:
-                whole = candidate
-                index += count + 1
-                break
-        if whole is None:  # all that follows is taken as part of it, and hidden with it
-            whole = item + "".join(sep + piece for sep, piece in pieces[index:])
-            joined.append((separator, whole, True))
-            break
-        joined.append((separator, whole, False))
+        name, eq, value = item.partition("=")
+        opening = unquote(value if eq else name).lstrip()
+        if opening.startswith(("{", "[")) and codec.json_container(opening) is None:
+            for count in range(1, min(len(pieces) - index, _INNER_JSON_PIECES_MAX) + 1):
+                whole = item + "".join(sep + piece for sep, piece in pieces[index : index + count])
+                if codec.json_container(unquote(whole.partition("=")[2] if eq else whole)):
+                    item, index = whole, index + count
+                    break
+        joined.append((separator, item))
     return joined
 
 
@@ -824,3 +835,24 @@ def _with_plus_spelling(known: set[str]) -> set[str]:
 
 def _holds_any(text: str, known: Iterable[str]) -> bool:
     return any(len(value) >= _PROPAGATE_MIN and value in text for value in known)
+
+
+def _spans_of(pattern: re.Pattern[str]) -> Callable[[str], Iterable[tuple[int, int]]]:
+    return lambda text: (match.span() for match in pattern.finditer(text))
+
+
+def _email_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Where `text` holds e-mail addresses: from each `@`, the run of local-part characters
+    before it (after the previous address) and a domain after it. Each character is read a
+    bounded number of times."""
+    taken = 0  # where the previous address ended
+    at = text.find("@")
+    while at != -1:
+        start = at
+        while start > taken and text[start - 1] in _EMAIL_LOCAL:
+            start -= 1
+        domain = _EMAIL_DOMAIN.match(text, at + 1) if start < at else None
+        if domain is not None:
+            yield start, domain.end()
+            taken = domain.end()
+        at = text.find("@", max(at + 1, taken))

@@ -485,6 +485,9 @@ def test_a_query_value_holding_fields_keeps_what_is_not_personal_as_it_was() -> 
         '/a?status=x=1;v={"name":"Anna Kowalska","n":"a;b"}',
         "/a?status=open%3Bname%253DAnna%2BKowalska",
         "/a?name%3DAnna+Kowalska",
+        # A name without a value that is fields, one of them personal by its name.
+        "/p?customer%5Bname%5D%3DKowalska",
+        "/p?next=x%3D1%3Bcustomer%255Bname%255D%253DKowalska",
     ],
 )
 def test_fields_inside_a_value_are_read_as_their_server_would(target: str) -> None:
@@ -517,6 +520,30 @@ def test_redacting_a_form_twice_changes_nothing_more(text: str) -> None:
     for redactor in (REDACTOR, strict):
         once = redactor.redact_form("s=" + text)
         assert redactor.redact_form(once) == once
+
+
+def test_an_address_right_after_a_token_is_found() -> None:
+    text = "pii:0123456789abcdef.anna@example.org"
+    shown = REDACTOR.redact_text(text)
+    assert "anna" not in shown
+    assert shown.startswith("pii:0123456789abcdef")
+    assert REDACTOR.redact_text(shown) == shown
+
+
+@pytest.mark.parametrize(
+    ("form", "readable"),
+    [
+        # Brackets that are not JSON are text: the fields after them stay fields.
+        ("next=/list%3Fsort%3D%5Bdate%5D%26page%3D2%26view%3Dgrid", "view=grid"),
+        ("note=%5Burgent%5D+call+back%3Bpage%3D3", "page=3"),
+        # Only the phone number in a field inside a value is replaced, as in text.
+        ("q=a%3Dphone+0601234567+ext%3D12", "ext=12"),
+    ],
+)
+def test_fields_inside_a_value_hide_only_what_is_personal(form: str, readable: str) -> None:
+    shown = unquote(REDACTOR.redact_form(form))
+    assert readable in shown
+    assert "0601234567" not in shown
 
 
 def test_a_query_in_a_referer_is_redacted_field_by_field_without_strict_too() -> None:
