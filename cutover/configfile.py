@@ -159,9 +159,32 @@ def _as_written(written: Any, at: KeyPath, found: Any) -> Any:
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)(?!\$\{)[^/@\s]+@")
 
 
+# Keys whose values are not shown when a message quotes the mapping that holds them.
+_SECRET_KEY = re.compile(r"secret|password|passwd|token|api_?key", re.IGNORECASE)
+
+
 def _show(value: Any) -> str:
-    text = _URL_PASSWORD.sub(r"\1***@", repr(value))
+    text = _URL_PASSWORD.sub(r"\1***@", repr(_masked(value)))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _masked(value: Any) -> Any:
+    """`value` with the values of secret keys in it replaced, unless written as `${NAME}`: a
+    message about a mapping (`shadow.redaction`) must not print the secret it holds."""
+    if isinstance(value, dict):
+        return {
+            key: "***"
+            if _SECRET_KEY.search(str(key)) and not _is_placeholder(item)
+            else _masked(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("${") and value.endswith("}")
 
 
 def _fields_at(at: KeyPath) -> list[str]:

@@ -140,8 +140,10 @@ async def _until_signalled[T](work: Coroutine[Any, Any, T], stopped_by: list[int
     loop = asyncio.get_running_loop()
 
     def stop(signum: int) -> None:
-        if stopped_by:  # asked twice: stop now, without the writer's last try
-            raise KeyboardInterrupt
+        if stopped_by:  # asked twice: end now, without waiting for the writer's last try
+            sys.stderr.write("Stopped again: ending now; what the writer held is lost.\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
         stopped_by.append(signum)
         main.cancel()
 

@@ -136,9 +136,16 @@ async def replay(
         stop.set()
         raise
     finally:
-        await sender.close()
+        # The writer is told first: an interrupt while the connections close must not leave
+        # what it holds unwritten.
         batches.put(None)
         finishing = asyncio.ensure_future(asyncio.to_thread(_finish, writing, stop, store_wait_s))
+        interrupted = False
+        try:
+            await sender.close()
+        except asyncio.CancelledError:
+            interrupted = True
+            stop.set()
         try:
             await asyncio.shield(finishing)
         except asyncio.CancelledError:
@@ -149,6 +156,8 @@ async def replay(
             raise
         finally:
             store.close()
+        if interrupted:
+            raise asyncio.CancelledError
     # A writer still stuck in a write after `_finish` has not said what became of what it
     # holds: that counts as uncertain.
     written, unstored_routes = writer.written, writer.unstored_routes

@@ -31,6 +31,19 @@ def _header(value: str) -> str:
     return name
 
 
+def _refuse_what_yaml_read_its_own_way(value: Any) -> None:
+    # YAML reads `010` as 8, `0x1F` as 31 and `on` as true: such an id is not taken as written.
+    if isinstance(value, bool):
+        raise ValueError(
+            "expected the tenant id in quotes, as text: YAML reads true, yes and on as a yes"
+        )
+    if isinstance(value, int | float):
+        raise ValueError(
+            "expected the tenant id in quotes, as text: YAML reads a bare number its own way "
+            "(010 is 8), so none is taken as an id"
+        )
+
+
 class ListedTestTenant(Rule):
     """A test tenant declared in the configuration, maybe with the block its rows' ids come from;
     written as its id alone, or as `{tenant: id, row_ids: [first, last]}`."""
@@ -50,13 +63,14 @@ class ListedTestTenant(Rule):
     def _an_id_alone(cls, data: Any) -> Any:
         if isinstance(data, str):  # `- t-qa-1`
             return {"tenant": data}
-        if isinstance(data, int | float):
-            # YAML reads `- 010` as 8 and `- 0x1F` as 31: a number is not taken as an id.
-            raise ValueError(
-                "expected the tenant id in quotes, as text: YAML reads a bare number its own way "
-                "(010 is 8), so none is taken as an id"
-            )
+        _refuse_what_yaml_read_its_own_way(data)
         return data
+
+    @field_validator("tenant", mode="before")
+    @classmethod
+    def _text_as_written(cls, tenant: Any) -> Any:
+        _refuse_what_yaml_read_its_own_way(tenant)
+        return tenant
 
     @field_validator("tenant")
     @classmethod

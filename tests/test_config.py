@@ -319,6 +319,8 @@ def test_a_test_tenant_is_listed_once_and_blocks_do_not_overlap(tmp_path: Path) 
         ("010", "is 8: expected the tenant id in quotes"),  # YAML reads 010 as 8
         ("-999000", "is -999000: expected the tenant id in quotes"),
         ("' t-1'", "no spaces around it"),
+        ("on", "is True: expected the tenant id in quotes"),  # YAML reads on as true
+        ("{tenant: 010, row_ids: [-2000, -1001]}", "is 8: expected the tenant id in quotes"),
     ],
 )
 def test_a_tenant_id_is_text_as_written(tmp_path: Path, entry: str, expected: str) -> None:
@@ -337,3 +339,15 @@ def test_a_listed_block_outside_the_reserved_range_is_refused(tmp_path: Path, ro
     assert "inside the reserved range of test rows" in message
     assert "tenants.id_range_start -2000000000" in message
     assert "tenants.id_range_end -1000000" in message
+
+
+def test_a_message_about_a_mapping_does_not_show_the_secret_in_it(tmp_path: Path) -> None:
+    text = MINIMAL + "shadow:\n  redaction: {secret: kT9vQ2mXy7LpR4sZ8wN3, clear_keys: [status]}\n"
+    message = error_for(tmp_path, text)
+    assert "shadow.redaction (at line 10) is {'secret': '***', 'clear_keys': ['status']}" in message
+    assert "kT9vQ2mXy7LpR4sZ8wN3" not in message
+    # A placeholder is worth showing: it says which variable to look at.
+    text = MINIMAL + "shadow:\n  redaction: {secret: '${KEY}', clear_keys: [status]}\n"
+    message = error_for(tmp_path, text, {"DB_PASSWORD": "x", "KEY": "kT9vQ2mXy7LpR4sZ8wN3"})
+    assert "'secret': '${KEY}'" in message
+    assert "kT9vQ2mXy7LpR4sZ8wN3" not in message

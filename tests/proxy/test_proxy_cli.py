@@ -562,3 +562,41 @@ def test_replay_checks_a_listed_tenants_writes_against_its_block_and_names_the_u
     said = " ".join(result.stderr.split())
     assert "test tenant 't-id' is listed in shadow.test_tenants without row_ids" in said
     assert "'t-block'" not in said
+
+
+def test_a_second_signal_ends_a_replay_whose_writer_is_stuck(tmp_path: Path) -> None:
+    """The first SIGTERM waits for the writer's last try, which a locked SQLite store holds for
+    its 30 s busy timeout; a second one ends the command at once, saying what that costs."""
+    import sqlite3
+
+    store_file = tmp_path / "shadow.sqlite"
+    with TimedSide("primary") as primary, TimedSide("candidate") as candidate:
+        config = write_config(tmp_path / "cutover.yaml", primary=primary.url,
+                              candidate=candidate.url, store=f"sqlite:///{store_file}",
+                              shadow={"store_batch_size": 1})  # fmt: skip
+        recording = tmp_path / "recording.jsonl"
+        recording.write_text(_recorded(*(f"/json/{i}" for i in range(40))))
+        replay = subprocess.Popen(
+            [CUTOVER, "replay", str(recording), "--config", str(config), "--rate", "10"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: len(candidate.arrivals) >= 4, 30, "the replay to be under way")
+            lock = sqlite3.connect(store_file, timeout=30)
+            lock.execute("BEGIN EXCLUSIVE")
+            replay.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            replay.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            _, err = replay.communicate(timeout=20)
+            ended_after = time.monotonic() - started
+            lock.rollback()
+            lock.close()
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+                replay.communicate(timeout=10)
+    assert replay.returncode == 128 + signal.SIGTERM
+    assert ended_after < 10, "the second signal did not end the command at once"
+    assert "Stopped again: ending now" in err
+    assert "Traceback" not in err

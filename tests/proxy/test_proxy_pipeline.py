@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -345,6 +346,55 @@ def test_replay_obeys_safety_and_stores(sandbox: Sandbox, tmp_path: Path) -> Non
     assert result.counters[("default", "skipped.unsafe")] == 2
     store = Store(mirroring.store_url)
     assert sum(store.outcome_counts().values()) == 2
+    store.close()
+
+
+def test_a_replay_interrupted_while_it_closes_its_connections_keeps_what_it_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from shadow.client import Sender
+    from shadow.replay import replay
+
+    close = Sender.close
+
+    async def slow_close(self: Sender) -> None:
+        try:
+            await asyncio.sleep(3)  # the interrupt lands here, after every exchange is done
+        finally:
+            await close(self)
+
+    monkeypatch.setattr(Sender, "close", slow_close)
+    requests = [Request.of("GET", f"/json/{i}") for i in range(5)]
+    done: list[int] = []
+
+    async def interrupted() -> None:
+        task = asyncio.create_task(
+            replay(mirroring, requests, concurrency=2, rate=100,
+                   is_test_tenant=lambda t: False, on_done=lambda: done.append(1))
+        )  # fmt: skip
+        for _ in range(200):
+            if len(done) == len(requests):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with (
+        FakeSide(faulty=False, name="primary") as primary,
+        FakeSide(faulty=False, name="candidate") as candidate,
+    ):
+        mirroring = _mirroring(tmp_path, primary.url, candidate.url)
+        asyncio.run(interrupted())
+    assert len(done) == len(requests)
+    # The writer has been told to finish and has: a command ends its process right after, and
+    # a writer still running then loses what it holds.
+    assert not [t for t in threading.enumerate() if t.name == "replay-writer" and t.is_alive()]
+    store = Store(mirroring.store_url)
+    assert sum(store.outcome_counts().values()) == len(requests)
     store.close()
 
 
