@@ -29,7 +29,6 @@ noise statistics; the same tokens stand in, so one field keeps one path across e
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import hmac
@@ -107,8 +106,9 @@ _URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<t
 _INNER_SEPARATORS: Final = re.compile(r"([&;])")
 # How many forms deep a value is read as holding more fields; deeper, it is hidden whole.
 _INNER_FORMS_MAX: Final = 4
-# How many pieces a JSON value split by the separators above is put back together from.
-_INNER_JSON_PIECES_MAX: Final = 64
+# How many JSON values cut by the separators above are put back together in one value: each
+# try reads the rest of the value.
+_INNER_JSON_TRIES: Final = 8
 # What the fields inside a value hide (`Redactor._hides`): some text where it stands, or a field
 # whole, which hides the value holding them whole.
 _PARTS: Final = 1
@@ -182,9 +182,10 @@ class Redactor:
         )
         self._headers = _SENSITIVE_HEADERS | set(config.headers)
         detectors: list[tuple[str, Callable[[str], Iterable[tuple[int, int]]], Any]] = [
+            # E-mail first: an address's local part may hold digits a card or IBAN would claim.
+            ("email", _email_spans, None),
             ("iban", _spans_of(_IBAN), iban_valid),
             ("card", _spans_of(_CARD), luhn_valid),
-            ("email", _email_spans, None),
             ("phone", _spans_of(_PHONE), _phone_valid),
         ]
         self._detectors = [(p, check) for name, p, check in detectors if name in config.detect]
@@ -239,16 +240,19 @@ class Redactor:
             # A token's hex is no one's data: `pii:1a2b...@example.org` is a token and a domain.
             # Blanked out (same length, so positions hold), an address right after it is found.
             text = TOKEN.sub(lambda token: "\0" * len(token.group(0)), text)
-        spans: list[tuple[int, int]] = []  # sorted, none overlapping
+        found: list[tuple[int, int]] = []
         for find, check in self._detectors:
-            for start, end in find(text):
-                at = bisect.bisect_left(spans, (start, end))
-                if (at > 0 and spans[at - 1][1] > start) or (
-                    at < len(spans) and spans[at][0] < end
-                ):
-                    continue
-                if check is None or check(text[start:end]):
-                    spans.insert(at, (start, end))
+            found.extend(
+                (start, end) for start, end in find(text) if check is None or check(text[start:end])
+            )
+        # Overlapping matches are one personal value: a card number glued to an address
+        # (`4111 1111 1111 1111-anna@example.org`) is hidden whole, whichever pattern saw what.
+        spans: list[tuple[int, int]] = []
+        for start, end in sorted(found):
+            if spans and start < spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+            else:
+                spans.append((start, end))
         return spans
 
     def personal_strings(
@@ -428,8 +432,10 @@ class Redactor:
         Inside a value, `+` stays `+` (an e-mail address's `anna+shop@`): only the form itself
         turns it into a space."""
         fields = []
-        pieces = _inner_pieces(encoded) if depth else [("", item) for item in encoded.split("&")]
-        for separator, item in pieces:
+        pieces = (
+            _inner_pieces(encoded) if depth else [("", item, False) for item in encoded.split("&")]
+        )
+        for separator, item, unreadable in pieces:
             raw_name, eq, raw_value = item.partition("=")
             if depth:
                 name, value = unquote(raw_name), unquote(raw_value)
@@ -455,16 +461,20 @@ class Redactor:
             holds_fields = not is_json and "=" in unquote(holder)
             if holds_fields and not value:
                 # `?customer%5Bname%5D%3DAnna`: the name is fields, not the name of one.
-                by_name = personal = False
+                by_name, personal = False, unreadable
             else:
-                personal = by_name or (
-                    self.hides_text_at(parts)
-                    and _NUMBER.fullmatch(value) is None
-                    and not is_json
-                    and TOKEN.fullmatch(value) is None
+                personal = (
+                    unreadable
+                    or by_name
+                    or (
+                        self.hides_text_at(parts)
+                        and _NUMBER.fullmatch(value) is None
+                        and not is_json
+                        and TOKEN.fullmatch(value) is None
+                    )
                 )
             inner = None
-            if holds_fields and not personal:
+            if holds_fields and not personal and not unreadable:
                 if depth + 1 >= _INNER_FORMS_MAX:
                     personal = True  # too deep to read: nothing in it is known harmless
                 else:
@@ -547,11 +557,11 @@ class Redactor:
                 text = json.dumps(redacted, ensure_ascii=True, separators=(",", ":"))
                 shown = self.redact_text(text, known)
         else:
-            shown = self.redact_text(field.value, known)
+            shown = self.redact_text(field.value, wanted)
         if self._name_hidden_whole(field, known, wanted):
             name_part = self.token(field.name)
         else:
-            name_part = quote(self.redact_text(field.name, known), safe=":", errors="replace")
+            name_part = quote(self.redact_text(field.name, wanted), safe=":", errors="replace")
         value_part = quote(shown, safe=":", errors="replace")
         return f"{name_part}={value_part}" if field.eq else name_part
 
@@ -607,29 +617,33 @@ class Redactor:
             return True
 
     def _hides(self, fields: Iterable[_FormField], known: set[str], wanted: set[str]) -> int:
-        """What these fields hide: `_WHOLE` (a field hidden whole, so the value holding them is
-        tokenised whole), `_PARTS` (only personal patterns or known values, replaced where they
-        stand) or 0."""
+        """What these fields (inside a value) hide: `_WHOLE` (a field hidden whole, so the value
+        holding them is tokenised whole), `_PARTS` (only personal patterns or known values,
+        replaced where they stand) or 0. A pattern that only decoding the field shows counts as
+        whole: replacing inside the text as written would miss it."""
         found = 0
         for field in fields:
             # A checkbox named `email` hides nothing; a value under it, or an unreadable name, does.
             hidden_whole = field.value or not field.by_name
             if field.personal and hidden_whole and TOKEN.fullmatch(field.value) is None:
                 return _WHOLE
-            if field.inner is not None:
-                found = max(found, self._hides(field.inner, known, wanted))
-                if found == _WHOLE:
-                    return _WHOLE
             if codec.json_container(field.value) is not None and self._hides_json(
                 field.value, known
             ):
                 return _WHOLE
-            if found < _PARTS:
-                for text in (field.name, field.value):
-                    if TOKEN.fullmatch(text) is None and (
-                        self.personal_spans(text) or _holds_any(text, wanted)
-                    ):
-                        found = _PARTS
+            for written, decoded in ((field.raw_name, field.name), (field.raw_value, field.value)):
+                if TOKEN.fullmatch(decoded):
+                    continue
+                if self.personal_spans(written) or _holds_any(written, wanted):
+                    found = _PARTS
+                elif decoded != written and (
+                    self.personal_spans(decoded) or _holds_any(decoded, wanted)
+                ):
+                    return _WHOLE
+            if field.inner is not None:
+                found = max(found, self._hides(field.inner, known, wanted))
+                if found == _WHOLE:
+                    return _WHOLE
         return found
 
     def redact_difference(
@@ -805,27 +819,56 @@ def noise_field_naming(redaction: Redaction | None) -> Callable[[str], str] | No
     return Redactor(redaction).redact_field if redaction is not None else None
 
 
-def _inner_pieces(text: str) -> list[tuple[str, str]]:
-    """The fields of a value that holds more, as (separator, field as written): split at `&` and
-    `;`, except inside a JSON value, which is put back together from the pieces the split made of
-    it (`v={"a":"x;y"}`); a piece that no join makes JSON (`sort=[date]`) is text."""
+def _inner_pieces(text: str) -> list[tuple[str, str, bool]]:
+    """The fields of a value that holds more, as (separator, field as written, unreadable): split
+    at `&` and `;`, except inside a JSON value, which is put back together from the pieces the
+    split made of it (`v={"a":"x;y"}`). A piece that opens like JSON but that no join makes JSON
+    (`sort=[date]`, a cut-off object) is unreadable: its value is hidden, the pieces after it
+    stay fields."""
     parts = _INNER_SEPARATORS.split(text)
     pieces = list(zip(["", *parts[1::2]], parts[::2], strict=True))
-    joined: list[tuple[str, str]] = []
+    joined: list[tuple[str, str, bool]] = []
+    attempts = 0  # bounds the work: each attempt reads the rest of the value once
     index = 0
     while index < len(pieces):
         separator, item = pieces[index]
         index += 1
         name, eq, value = item.partition("=")
-        opening = unquote(value if eq else name).lstrip()
-        if opening.startswith(("{", "[")) and codec.json_container(opening) is None:
-            for count in range(1, min(len(pieces) - index, _INNER_JSON_PIECES_MAX) + 1):
-                whole = item + "".join(sep + piece for sep, piece in pieces[index : index + count])
-                if codec.json_container(unquote(whole.partition("=")[2] if eq else whole)):
-                    item, index = whole, index + count
-                    break
-        joined.append((separator, item))
+        opening = unquote(value if eq else name)
+        if not opening.lstrip().startswith(("{", "[")) or codec.json_container(opening):
+            joined.append((separator, item, False))
+            continue
+        ends_at = None
+        if attempts < _INNER_JSON_TRIES and index < len(pieces):
+            attempts += 1
+            following = [sep + unquote(piece) for sep, piece in pieces[index:]]
+            ends_at = _json_end(opening, following)
+        if ends_at is None:
+            joined.append((separator, item, True))
+            continue
+        item += "".join(sep + piece for sep, piece in pieces[index : index + ends_at])
+        index += ends_at
+        joined.append((separator, item, False))
     return joined
+
+
+def _json_end(opening: str, following: list[str]) -> int | None:
+    """How many of the `following` pieces (each with its separator, decoded) complete the JSON
+    value that `opening` starts, ending exactly where a piece ends; None when none do."""
+    text = opening + "".join(following)
+    start = len(opening) - len(opening.lstrip())
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return None
+    if text[end:].strip() and not text[end:].lstrip().startswith(("&", ";")):
+        return None
+    length = len(opening)
+    for count, piece in enumerate(following, start=1):
+        length += len(piece)
+        if length >= end:
+            return count if not text[end:length].strip() else None
+    return None
 
 
 def _with_plus_spelling(known: set[str]) -> set[str]:

@@ -488,6 +488,12 @@ def test_a_query_value_holding_fields_keeps_what_is_not_personal_as_it_was() -> 
         # A name without a value that is fields, one of them personal by its name.
         "/p?customer%5Bname%5D%3DKowalska",
         "/p?next=x%3D1%3Bcustomer%255Bname%255D%253DKowalska",
+        # JSON cut off, or holding more separators than pieces used to be joined.
+        "/a?q=x%3D1%3Bv%3D%7B%22name%22%3A%22Anna%20Kowalska%22",
+        '/a?q=x%3D1%3Bv%3D{"name":"Anna Kowalska","n":"' + ";".join(["a"] * 70) + '"}',
+        # Addresses that only a second or third decoding shows.
+        "/p?x%3Danna.kowalska%2540example.org",
+        "/p?q=x%3Dy%253Danna.kowalska%252540example.org",
     ],
 )
 def test_fields_inside_a_value_are_read_as_their_server_would(target: str) -> None:
@@ -520,6 +526,23 @@ def test_redacting_a_form_twice_changes_nothing_more(text: str) -> None:
     for redactor in (REDACTOR, strict):
         once = redactor.redact_form("s=" + text)
         assert redactor.redact_form(once) == once
+
+
+def test_a_known_name_spelled_with_a_plus_inside_a_nameless_field_is_hidden() -> None:
+    shown = REDACTOR.redact_target("/p?name=Anna+Kowalska&x%3DAnna%2BKowalska")
+    assert "Kowalska" not in unquote(unquote(shown))
+
+
+def test_overlapping_patterns_are_one_value() -> None:
+    # A card number glued to an address: neither pattern may leave the other's part readable.
+    for text in (
+        "card 4111 1111 1111 1111-anna@example.org",
+        "x 4111111111111111.anna@example.org",
+    ):
+        shown = REDACTOR.redact_text(text)
+        assert "1111" not in shown
+        assert "anna" not in shown
+        assert REDACTOR.redact_text(shown) == shown
 
 
 def test_an_address_right_after_a_token_is_found() -> None:
