@@ -86,6 +86,7 @@ _SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key
 _EMAIL_LOCAL: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 )
+_ANY_DIGIT: Final = re.compile(r"[0-9]")
 _EMAIL_DOMAIN: Final = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Printed in capitals, maybe in groups; or typed in one run in any case (the mod-97 check decides).
 _IBAN: Final = re.compile(
@@ -236,15 +237,19 @@ class Redactor:
 
     def personal_spans(self, text: str) -> list[tuple[int, int]]:
         """Where a string holds e-mail addresses, IBANs, card numbers or phone numbers."""
+        if "@" not in text and _ANY_DIGIT.search(text) is None:
+            return []  # every pattern needs one or the other: most words and names are done here
         if "pii:" in text:
             # A token's hex is no one's data: `pii:1a2b...@example.org` is a token and a domain.
             # Blanked out (same length, so positions hold), an address right after it is found.
             text = TOKEN.sub(lambda token: "\0" * len(token.group(0)), text)
         found: list[tuple[int, int]] = []
         for find, check in self._detectors:
-            found.extend(
-                (start, end) for start, end in find(text) if check is None or check(text[start:end])
-            )
+            for start, end in find(text):
+                if check is None or check(text[start:end]):
+                    found.append((start, end))
+        if len(found) < 2:
+            return found
         # Overlapping matches are one personal value: a card number glued to an address
         # (`4111 1111 1111 1111-anna@example.org`) is hidden whole, whichever pattern saw what.
         spans: list[tuple[int, int]] = []
