@@ -86,8 +86,9 @@ _SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key
 _EMAIL_LOCAL: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 )
-_ANY_DIGIT: Final = re.compile(r"[0-9]")
 _EMAIL_DOMAIN: Final = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Every pattern needs an `@` or a digit: a text with neither is not searched (`personal_spans`).
+_ANY_DIGIT: Final = re.compile(r"[0-9]")
 # Printed in capitals, maybe in groups; or typed in one run in any case (the mod-97 check decides).
 _IBAN: Final = re.compile(
     r"(?<![A-Za-z0-9])"
@@ -122,8 +123,9 @@ class _FormField(NamedTuple):
     `name` and `value` are decoded; `raw_name` and `raw_value` are as written, which is how a
     field inside a value is shown when nothing in it is hidden (so that redacting twice changes
     nothing). `personal`: the value is hidden whole (a personal name, strict redaction outside the
-    clear keys, or a value that could not be read); `by_name`: for its name alone. `inner`: the
-    fields its value (or, without `=`, its name) holds when it holds more."""
+    clear keys, or a value that could not be read); `by_name`: for its name alone. `document`:
+    the JSON object or array the value is, if it is one. `inner`: the fields its value (or,
+    without `=`, its name) holds when it holds more."""
 
     separator: str  # what came before it: "" first, else `&` (or `;` inside a value)
     name: str
@@ -134,6 +136,7 @@ class _FormField(NamedTuple):
     depth: int = 0
     raw_name: str = ""
     raw_value: str = ""
+    document: Any = None
     inner: tuple[_FormField, ...] | None = None
 
 
@@ -456,7 +459,8 @@ class Redactor:
             # Under strict redaction a form's text is hidden as a JSON body's is; a number stays
             # readable there as in JSON, and a JSON value is redacted as a JSON body below.
             by_name = any(self.is_personal_key(part) for part in parts)
-            is_json = codec.json_container(value) is not None
+            document = codec.json_container(value)
+            is_json = document is not None
             # A name that is itself personal (`anna@example.org.status`) is no clear key's name:
             # redacted, it would name no clear key the next time either.
             if self._strict and (self.personal_spans(named) or TOKEN.search(named)):
@@ -486,7 +490,17 @@ class Redactor:
                     inner = tuple(self._form_fields(holder, depth + 1))
             fields.append(
                 _FormField(
-                    separator, name, eq, value, personal, by_name, depth, raw_name, raw_value, inner
+                    separator,
+                    name,
+                    eq,
+                    value,
+                    personal,
+                    by_name,
+                    depth,
+                    raw_name,
+                    raw_value,
+                    document,
+                    inner,
                 )
             )
         return fields
@@ -513,10 +527,9 @@ class Redactor:
                 found.add(field.name)
             if field.inner is not None:
                 found |= self._form_strings(field.inner, strict_text=strict_text)
-            document = codec.json_container(field.value)
-            if document is not None:
+            if field.document is not None:
                 with contextlib.suppress(RecursionError):  # then tokenised whole
-                    found |= self.personal_strings(document, strict_text=strict_text)
+                    found |= self.personal_strings(field.document, strict_text=strict_text)
         return found
 
     def redact_form(self, encoded: str, known: Iterable[str] = ()) -> str:
@@ -551,9 +564,9 @@ class Redactor:
                 inner.separator + self._redacted_inner(inner, known, wanted)
                 for inner in field.inner
             )
-        elif (document := codec.json_container(field.value)) is not None:
+        elif field.document is not None:
             try:
-                redacted = self.redact_json(document, known)
+                redacted = self.redact_json(field.document, known)
             except RecursionError:  # too deep to walk: nothing in it is known harmless
                 shown = self.token(field.value)
             else:
@@ -610,12 +623,12 @@ class Redactor:
         shows one (`anna%40example.org`): replacing inside the written text would miss it."""
         if decoded != written and (self.personal_spans(decoded) or _holds_any(decoded, wanted)):
             return self.token(decoded)
-        if codec.json_container(decoded) is not None and self._hides_json(decoded, known):
+        document = codec.json_container(decoded)
+        if document is not None and self._hides_json(document, known):
             return self.token(decoded)
         return self.redact_text(written, wanted)
 
-    def _hides_json(self, text: str, known: set[str]) -> bool:
-        document = codec.json_container(text)
+    def _hides_json(self, document: Any, known: set[str]) -> bool:
         try:
             return bool(self.redact_json(document, known) != document)
         except RecursionError:
@@ -632,9 +645,7 @@ class Redactor:
             hidden_whole = field.value or not field.by_name
             if field.personal and hidden_whole and TOKEN.fullmatch(field.value) is None:
                 return _WHOLE
-            if codec.json_container(field.value) is not None and self._hides_json(
-                field.value, known
-            ):
+            if field.document is not None and self._hides_json(field.document, known):
                 return _WHOLE
             for written, decoded in ((field.raw_name, field.name), (field.raw_value, field.value)):
                 if TOKEN.fullmatch(decoded):
@@ -865,8 +876,6 @@ def _json_end(opening: str, following: list[str]) -> int | None:
     try:
         _, end = json.JSONDecoder().raw_decode(text, start)
     except (ValueError, RecursionError):
-        return None
-    if text[end:].strip() and not text[end:].lstrip().startswith(("&", ";")):
         return None
     length = len(opening)
     for count, piece in enumerate(following, start=1):
