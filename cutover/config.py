@@ -29,7 +29,7 @@ from load.settings import LoadSettings
 from reports.settings import ReadinessSettings, ReportSettings
 from scenarios.settings import ScenarioSettings
 from shadow.rules import ComparisonConfig
-from shadow.settings import ProxySettings
+from shadow.settings import ProxySettings, listed_tenant_problem
 
 
 class Section(BaseModel):
@@ -221,15 +221,16 @@ class CutoverConfig(Section):
             first, last = entry.row_ids
             if start <= first and last < end:
                 continue
-            error = PydanticCustomError(
-                "outside_reserved_range",
-                "expected the first and last id of a block inside the reserved range of test "
-                "rows (tenants.id_range_start {start} to tenants.id_range_end {end}, exclusive): "
-                "a listed test tenant's writes may name only rows of that range",
-                {"start": start, "end": end},
+            expected = (
+                "the first and last id of a block inside the reserved range of test rows "
+                f"(tenants.id_range_start {start} to tenants.id_range_end {end}, exclusive): a "
+                "listed test tenant's writes may name only rows of that range"
             )
-            at = ("shadow", "test_tenants", index, "row_ids")
-            problems.append(InitErrorDetails(type=error, loc=at, input=list(entry.row_ids)))
+            problems.append(
+                listed_tenant_problem(
+                    index, "row_ids", list(entry.row_ids), expected, within=("shadow",)
+                )
+            )
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self

@@ -207,7 +207,7 @@ class ProxySettings(Rule):
         for index, entry in enumerate(self.test_tenants):
             if entry.tenant in seen:
                 expected = f"a tenant listed once (it is entry {seen[entry.tenant]} too)"
-                problems.append(_problem((index, "tenant"), entry.tenant, expected))
+                problems.append(listed_tenant_problem(index, "tenant", entry.tenant, expected))
             seen.setdefault(entry.tenant, index)
             block = entry.block
             if block is None:
@@ -216,7 +216,7 @@ class ProxySettings(Rule):
                 if block.start < taken.stop and taken.start < block.stop:
                     expected = f"a block apart from the others (it overlaps the block of {other!r})"
                     written = [block.start, block[-1]]
-                    problems.append(_problem((index, "row_ids"), written, expected))
+                    problems.append(listed_tenant_problem(index, "row_ids", written, expected))
                     break
             blocks.append((entry.tenant, block))
         if problems:
@@ -228,9 +228,13 @@ class ProxySettings(Rule):
         return {entry.tenant: entry.block for entry in self.test_tenants}
 
 
-def _problem(at: tuple[int, str], found: Any, expected: str) -> InitErrorDetails:
+def listed_tenant_problem(
+    index: int, key: str, found: Any, expected: str, *, within: tuple[str, ...] = ()
+) -> InitErrorDetails:
+    """A validation error of one `test_tenants` entry's key, reported at its own key path
+    (`within`: the sections around the list, for a check made higher up)."""
     error = PydanticCustomError("test_tenants", "expected {expected}", {"expected": expected})
-    return InitErrorDetails(type=error, loc=("test_tenants", *at), input=found)
+    return InitErrorDetails(type=error, loc=(*within, "test_tenants", index, key), input=found)
 
 
 @dataclass(frozen=True)
