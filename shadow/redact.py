@@ -29,12 +29,14 @@ noise statistics; the same tokens stand in, so one field keeps one path across e
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import hmac
 import json
+import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
@@ -87,6 +89,8 @@ _EMAIL_LOCAL: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 )
 _EMAIL_DOMAIN: Final = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Where a text holds one kind of personal value, given the sorted spans found by those before.
+type _Detector = Callable[[str, Sequence[tuple[int, int]]], Iterator[tuple[int, int]]]
 # Every pattern needs an `@` or a digit: a text with neither is not searched (`personal_spans`).
 _ANY_DIGIT: Final = re.compile(r"[0-9]")
 # Printed in capitals, maybe in groups; or typed in one run in any case (the mod-97 check decides).
@@ -97,6 +101,8 @@ _IBAN: Final = re.compile(
 )
 _CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
+# Where a match that fails its check may be cut (`_checked_spans`).
+_GAP: Final = re.compile(r"[^A-Za-z0-9]+")
 _DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
 _PROPAGATE_MIN: Final = 3
 # A form or query value that is a plain number (empty too): readable under strict redaction.
@@ -185,14 +191,14 @@ class Redactor:
             jsonpath.parse(path) for path in config.paths
         )
         self._headers = _SENSITIVE_HEADERS | set(config.headers)
-        detectors: list[tuple[str, Callable[[str], Iterable[tuple[int, int]]], Any]] = [
+        detectors: list[tuple[str, _Detector]] = [
             # E-mail first: an address's local part may hold digits a card or IBAN would claim.
-            ("email", _email_spans, None),
-            ("iban", _spans_of(_IBAN), iban_valid),
-            ("card", _spans_of(_CARD), luhn_valid),
-            ("phone", _spans_of(_PHONE), _phone_valid),
+            ("email", _email_spans),
+            ("iban", _checked_spans(_IBAN, iban_valid)),
+            ("card", _checked_spans(_CARD, luhn_valid)),
+            ("phone", _checked_spans(_PHONE, _phone_valid)),
         ]
-        self._detectors = [(p, check) for name, p, check in detectors if name in config.detect]
+        self._detectors = [find for name, find in detectors if name in config.detect]
         self._strict = config.strict
         self._clear = frozenset(_normal_key(key) for key in config.clear_keys)
 
@@ -246,21 +252,11 @@ class Redactor:
             # A token's hex is no one's data: `pii:1a2b...@example.org` is a token and a domain.
             # Blanked out (same length, so positions hold), an address right after it is found.
             text = TOKEN.sub(lambda token: "\0" * len(token.group(0)), text)
-        found: list[tuple[int, int]] = []
-        for find, check in self._detectors:
-            for start, end in find(text):
-                if check is None or check(text[start:end]):
-                    found.append((start, end))
-        if len(found) < 2:
-            return found
-        # Overlapping matches are one personal value: a card number glued to an address
-        # (`4111 1111 1111 1111-anna@example.org`) is hidden whole, whichever pattern saw what.
         spans: list[tuple[int, int]] = []
-        for start, end in sorted(found):
-            if spans and start < spans[-1][1]:
-                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
-            else:
-                spans.append((start, end))
+        for find in self._detectors:
+            found = list(find(text, spans))
+            if found:
+                spans = _merged(spans + found)
         return spans
 
     def personal_strings(
@@ -894,11 +890,71 @@ def _holds_any(text: str, known: Iterable[str]) -> bool:
     return any(len(value) >= _PROPAGATE_MIN and value in text for value in known)
 
 
-def _spans_of(pattern: re.Pattern[str]) -> Callable[[str], Iterable[tuple[int, int]]]:
-    return lambda text: (match.span() for match in pattern.finditer(text))
+def _checked_spans(pattern: re.Pattern[str], check: Callable[[str], bool]) -> _Detector:
+    """Where a text holds values that `pattern` finds and `check` confirms.
+
+    A pattern takes in as much as it can, so a value written next to more of what it reads is
+    matched together with it and the match fails its check (`4111 1111 1111 1111 2 items`, an
+    IBAN followed by `BIC`, a phone number followed by more digits, `2 4111 1111 1111 1111`). Such a
+    match is cut back at its gaps to the longest start of it that is a value; when none is, the
+    search goes on from its next gap, so a value starting inside it is still found."""
+
+    def spans(text: str, taken: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+        at = 0
+        while (match := pattern.search(text, at)) is not None:
+            start, end = match.span()
+            covered_until = _covered_until(taken, start)
+            if covered_until is not None:
+                # Starting inside a value found already (a phone number inside a card number's
+                # `3400-000000-00009`), it would reach past it into the next value and leave
+                # that value's rest readable: the search goes on where the found value ends.
+                at = covered_until
+                continue
+            value_end = _checked_end(pattern, check, text, start, end)
+            if value_end is not None:
+                yield start, value_end
+                at = value_end
+            else:
+                gap = _GAP.search(text, start + 1, end)
+                at = gap.end() if gap is not None else end
+
+    return spans
 
 
-def _email_spans(text: str) -> Iterator[tuple[int, int]]:
+def _checked_end(
+    pattern: re.Pattern[str], check: Callable[[str], bool], text: str, start: int, end: int
+) -> int | None:
+    """Where the longest value at the start of a match ends: the match's end, or a gap in it."""
+    if check(text[start:end]):
+        return end
+    for gap in reversed([gap.start() for gap in _GAP.finditer(text, start + 1, end)]):
+        # Up to the gap only, so that the pattern's look-ahead sees an end there.
+        if pattern.fullmatch(text, start, gap) and check(text[start:gap]):
+            return gap
+    return None
+
+
+def _covered_until(spans: Sequence[tuple[int, int]], position: int) -> int | None:
+    """Where the span holding `position` ends, if one of these sorted, disjoint spans does."""
+    index = bisect.bisect_right(spans, (position, math.inf)) - 1
+    if index >= 0 and spans[index][1] > position:
+        return spans[index][1]
+    return None
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans as one: a card number glued to an address
+    (`4111 1111 1111 1111-anna@example.org`) is one personal value, whichever pattern saw what."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _email_spans(text: str, _taken: Sequence[tuple[int, int]] = ()) -> Iterator[tuple[int, int]]:
     """Where `text` holds e-mail addresses: from each `@`, the run of local-part characters
     before it (after the previous address) and a domain after it. Each character is read a
     bounded number of times."""
