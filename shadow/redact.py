@@ -109,6 +109,12 @@ _PROPAGATE_MIN: Final = 3
 _NUMBER: Final = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?")
 # A header value that is one URL or absolute path, nothing around it.
 _URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>/[^\s]*)")
+# What a header that names a page (`_PAGE_HEADERS`) may hold besides that: a relative path, or
+# none, with a query (`?page=2&name=...`, `results?name=...`, `https://shop.example?name=...`).
+_URL_WITH_QUERY: Final = re.compile(
+    r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>[^\s?#]*\?[^\s]*)"
+)
+_PAGE_HEADERS: Final = frozenset({"location", "content-location", "referer"})
 # Inside a form value that holds more fields (`open;name=Anna`, a redirect's `/page?x=1&name=...`),
 # both `&` and `;` separate them: servers that split on `;` (Rack, older Python) read it so.
 _INNER_SEPARATORS: Final = re.compile(r"([&;])")
@@ -376,7 +382,10 @@ class Redactor:
         URL or path is redacted as a request target is, anything else as decoded text."""
         if self.is_sensitive_header(name):
             return self.token(value)
-        if "?" in value and (url := _URL.fullmatch(value)) is not None:
+        if "?" in value and (
+            (url := _URL.fullmatch(value)) is not None
+            or (name.lower() in _PAGE_HEADERS and (url := _URL_WITH_QUERY.fullmatch(value)))
+        ):
             # A Referer or Location holds a query: its fields are redacted as a request's are.
             origin = self.redact_text(unquote(url.group("origin") or ""), known)
             return origin + self.redact_target(url.group("target"), known)

@@ -599,6 +599,27 @@ def test_a_query_in_a_referer_is_redacted_field_by_field_without_strict_too() ->
     assert shown == f"https://crm.example/p?name={REDACTOR.token('Anna Kowalska')}&n=2"
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "page"),
+    [
+        ("Location", "?page=2&name=Anna+Kowalska", "?page=2&name="),
+        ("Location", "results?name=Anna+Kowalska&p=1", "results?name="),
+        ("Content-Location", "../debtors?name=Anna+Kowalska", "../debtors?name="),
+        ("Referer", "https://shop.example?name=Anna+Kowalska", "https://shop.example?name="),
+    ],
+)
+def test_a_relative_or_pathless_url_in_a_page_header_is_redacted_field_by_field(
+    name: str, value: str, page: str
+) -> None:
+    shown = REDACTOR.redact_header_value(name, value)
+    assert shown.startswith(page + REDACTOR.token("Anna Kowalska"))
+    assert "Kowalska" not in shown
+
+
+def test_text_with_a_question_mark_in_another_header_is_not_read_as_a_url() -> None:
+    assert REDACTOR.redact_header_value("X-Note", "why?name=Anna") == "why?name=Anna"
+
+
 def test_a_known_name_written_with_a_plus_in_the_path_is_hidden() -> None:
     shown = REDACTOR.redact_target("/debtors/Anna+Kowalska?name=Anna+Kowalska")
     assert "Kowalska" not in shown
