@@ -99,8 +99,11 @@ _IBAN: Final = re.compile(
 )
 _CARD: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _PHONE: Final = re.compile(r"(?<![\w+])(?:\+|00|0)[0-9](?:[ ()/.-]{0,2}[0-9]){5,16}(?![0-9])")
-# Where a match that fails its check may be cut (`_checked_spans`).
+# Where a pattern's match may be cut, and where the next search starts (`_checked_spans`).
 _GAP: Final = re.compile(r"[^A-Za-z0-9]+")
+# How many checks (Luhn, mod-97, a phone number's digits) one text may take for one kind of value:
+# about 30 ms. Only a text of little but digit groups needs more; past it, matches are hidden whole.
+_CHECKS_PER_TEXT: Final = 20_000
 # An IBAN's letters read as numbers for its checksum: A is 10, ..., Z is 35.
 _IBAN_LETTER_DIGITS: Final = str.maketrans({chr(65 + n): str(10 + n) for n in range(26)})
 _NOT_A_DIGIT: Final = re.compile(r"[^0-9]")
@@ -111,10 +114,11 @@ _PROPAGATE_MIN: Final = 3
 _NUMBER: Final = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?")
 # A header value that is one URL or absolute path, nothing around it.
 _URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>/[^\s]*)")
-# What a header that names a page (`_PAGE_HEADERS`) may hold besides that: a relative path, or
-# none, with a query (`?page=2&name=...`, `results?name=...`, `https://shop.example?name=...`).
-_URL_WITH_QUERY: Final = re.compile(
-    r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>[^\s?#]*\?[^\s]*)"
+# What a header that names a page (`_PAGE_HEADERS`) holds when it has a query: a URL, or a path
+# (relative or none: `?page=2&name=...`, `results?name=...`, `https://shop.example?name=...`),
+# raw spaces and all, for a page is what it means even when it is not written well.
+_PAGE_URL: Final = re.compile(
+    r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>[^?#]*\?.*)"
 )
 _PAGE_HEADERS: Final = frozenset({"location", "content-location", "referer"})
 # Inside a form value that holds more fields (`open;name=Anna`, a redirect's `/page?x=1&name=...`),
@@ -373,16 +377,20 @@ class Redactor:
     def redact_header_value(self, name: str, value: str, known: Iterable[str] = ()) -> str:
         """One header's value: tokenised whole when the header is sensitive; else scanned, and
         percent-decoded first where that shows more (`Location: /c/anna%40example.org`): a
-        URL or path is redacted as a request target is, anything else as decoded text."""
+        URL or path is redacted as a request target is, anything else as decoded text. In a
+        header that names a page (Location, Content-Location, Referer), any value with a query
+        is read as a URL or a path, relative or not."""
         if self.is_sensitive_header(name):
             return self.token(value)
-        if "?" in value and (
-            (url := _URL.fullmatch(value)) is not None
-            or (name.lower() in _PAGE_HEADERS and (url := _URL_WITH_QUERY.fullmatch(value)))
-        ):
+        url_pattern = _PAGE_URL if name.lower() in _PAGE_HEADERS else _URL
+        if "?" in value and (url := url_pattern.fullmatch(value)) is not None:
             # A Referer or Location holds a query: its fields are redacted as a request's are.
             origin = self.redact_text(unquote(url.group("origin") or ""), known)
-            return origin + self.redact_target(url.group("target"), known)
+            shown = origin + self.redact_target(url.group("target"), known)
+            # Read that way only to hide what is personal: with nothing hidden, the value keeps
+            # its bytes, which reading and writing its fields again would not (`results?`,
+            # `?q=a+b`, `caf%E9?x=1`, `?page=2#top`).
+            return shown if shown.count("pii:") > value.count("pii:") else value
         if "%" not in value:
             return self.redact_text(value, known)
         decoded = unquote(value)
@@ -900,18 +908,25 @@ def _checked_spans(pattern: re.Pattern[str], check: Callable[[str], bool]) -> _D
     matched together with it: the match fails its check (`4111 1111 1111 1111 2 items`, an IBAN
     followed by `BIC`), or passes by chance and leaves the rest of the next value readable
     (`089 2345678 0170` of two phone numbers, an IBAN's end and a card number's start that pass
-    Luhn together).
-    So each match is cut back at its gaps to the longest start of it that is a value, and the
-    search goes on from its next gap, not from its end: every value starting inside it is found
-    too, and the overlapping ones are hidden as one (`personal_spans`)."""
+    Luhn together). So each match is cut back at its gaps to the longest start of it that is a
+    value, and the search goes on from its next gap, not from its end: every value starting
+    inside it is found too, and the overlapping ones are hidden as one (`personal_spans`).
+
+    A text made of little but digit groups has a possible value at every group, each cut back
+    gap by gap: past `_CHECKS_PER_TEXT` checks, each match is hidden whole, unchecked."""
 
     def spans(text: str) -> Iterator[tuple[int, int]]:
         at = 0
+        checks_left = _CHECKS_PER_TEXT
         while (match := pattern.search(text, at)) is not None:
             start, end = match.span()
-            value_end = _checked_end(pattern, check, text, start, end)
-            if value_end is not None:
-                yield start, value_end
+            if checks_left > 0:
+                value_end, checks = _checked_end(pattern, check, text, start, end)
+                checks_left -= checks
+                if value_end is not None:
+                    yield start, value_end
+            else:
+                yield start, end
             gap = _GAP.search(text, start + 1, end)
             at = gap.end() if gap is not None else end
 
@@ -920,15 +935,19 @@ def _checked_spans(pattern: re.Pattern[str], check: Callable[[str], bool]) -> _D
 
 def _checked_end(
     pattern: re.Pattern[str], check: Callable[[str], bool], text: str, start: int, end: int
-) -> int | None:
-    """Where the longest value at the start of a match ends: the match's end, or a gap in it."""
+) -> tuple[int | None, int]:
+    """Where the longest value at the start of a match ends (the match's end, or a gap in it;
+    None when no start of it is a value), and how many checks that took."""
     if check(text[start:end]):
-        return end
+        return end, 1
+    checks = 1
     for gap in reversed([gap.start() for gap in _GAP.finditer(text, start + 1, end)]):
-        # Up to the gap only, so that the pattern's look-ahead sees an end there.
-        if pattern.fullmatch(text, start, gap) and check(text[start:gap]):
-            return gap
-    return None
+        checks += 1
+        # Checked first, as it turns most pieces down faster; matched up to the gap only, so
+        # that the pattern's look-ahead sees an end there.
+        if check(text[start:gap]) and pattern.fullmatch(text, start, gap):
+            return gap, checks
+    return None, checks
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -299,6 +299,16 @@ def test_every_known_personal_value_in_free_text_is_hidden(words: list[tuple[str
     assert not re.search("[0-9]{4}", TOKEN.sub("\0", redacted)), (text, redacted)
 
 
+def test_values_in_a_text_of_little_but_digit_groups_are_hidden_past_the_checks_budget() -> None:
+    # Every group of such a text starts a possible card or phone number; past a budget of checks
+    # the matches are hidden unchecked, which must still leave no value readable.
+    soup = "0 1 1 " * 20_000
+    text = f"{soup}card 5500 0000 0000 0004 {soup}tel 030 1234567 {soup}4111111111111111 x"
+    redacted = REDACTOR.redact_text(text)
+    assert not re.search("[0-9]{4}", TOKEN.sub("\0", redacted))
+    assert redacted.endswith(" x")
+
+
 def test_outcome_details_are_redacted() -> None:
     from shadow import CandidateFailed, Skipped
 
@@ -633,6 +643,27 @@ def test_a_relative_or_pathless_url_in_a_page_header_is_redacted_field_by_field(
 
 def test_text_with_a_question_mark_in_another_header_is_not_read_as_a_url() -> None:
     assert REDACTOR.redact_header_value("X-Note", "why?name=Anna") == "why?name=Anna"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["?", "results?", "Why?", "results?page=2#top", "caf%E9?x=1", "?q=a+b", "?x=1;y=2",
+     "?x[]=1&x[]=2", "?q=%", "?redirect=https://a.example/p?x=1", "/p?x=1#top",
+     "https://crm.example/caf%c3%a9?sort=a%20b"],
+)  # fmt: skip
+def test_a_page_header_with_nothing_personal_in_it_keeps_its_bytes(value: str) -> None:
+    for name in ("Location", "Content-Location", "Referer"):
+        assert REDACTOR.redact_header_value(name, value) == value
+
+
+@pytest.mark.parametrize(
+    "value", ["?name=Anna&tel=030 1234567", "/debtors?name=Anna Kowalska", "?name=Anna%20K"]
+)
+def test_a_page_header_with_raw_spaces_is_still_read_field_by_field(value: str) -> None:
+    once = REDACTOR.redact_header_value("Location", value)
+    assert "Anna" not in once
+    assert "1234567" not in once
+    assert REDACTOR.redact_header_value("Location", once) == once
 
 
 def test_a_known_name_written_with_a_plus_in_the_path_is_hidden() -> None:
