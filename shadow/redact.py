@@ -86,7 +86,8 @@ _SENSITIVE_HEADER_PARTS: Final = ("token", "secret", "session", "auth", "api-key
 _EMAIL_LOCAL: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 )
-_EMAIL_DOMAIN: Final = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Letters and digits beyond ASCII count too: `jürgen.müller@...`, `anna@müller.de`.
+_EMAIL_DOMAIN: Final = re.compile(r"(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}")
 # Where a text holds one kind of personal value.
 type _Detector = Callable[[str], Iterator[tuple[int, int]]]
 # Every pattern needs an `@` or a digit: a text with neither is not searched (`personal_spans`).
@@ -970,7 +971,10 @@ def _email_spans(text: str) -> Iterator[tuple[int, int]]:
     at = text.find("@")
     while at != -1:
         start = at
-        while start > taken and text[start - 1] in _EMAIL_LOCAL:
+        while start > taken and (
+            text[start - 1] in _EMAIL_LOCAL
+            or (not text[start - 1].isascii() and text[start - 1].isalnum())
+        ):
             start -= 1
         domain = _EMAIL_DOMAIN.match(text, at + 1) if start < at else None
         if domain is not None:

@@ -50,6 +50,8 @@ def test_personal_keys(key: str, personal: bool) -> None:
 
 PATTERNS = [
     ("e-mail", "write to anna.mueller@example.co.uk today", ["anna.mueller@example.co.uk"]),
+    ("e-mail with letters beyond ASCII", "an jürgen.müller@straße.de schreiben",
+     ["jürgen.müller@straße.de"]),
     ("IBAN", "IBAN DE89370400440532013000", ["DE89370400440532013000"]),
     ("IBAN with spaces", "GB82 WEST 1234 5698 7654 32", ["GB82 WEST 1234 5698 7654 32"]),
     ("IBAN with a bad checksum", "DE00370400440532013000", []),
