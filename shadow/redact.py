@@ -587,9 +587,17 @@ class Redactor:
         if self._name_hidden_whole(field, known, wanted):
             name_part = self.token(field.name)
         else:
-            name_part = quote(self.redact_text(field.name, wanted), safe=":", errors="replace")
+            in_name = () if self._clear_name(field) else wanted
+            name_part = quote(self.redact_text(field.name, in_name), safe=":", errors="replace")
         value_part = quote(shown, safe=":", errors="replace")
         return f"{name_part}={value_part}" if field.eq else name_part
+
+    def _clear_name(self, field: _FormField) -> bool:
+        """Whether a field's name is a clear key, which the request's hidden values are not
+        looked for in: one of them equal to it (`s=status%3Da&%3Dstatus`, whose nameless
+        `status` is hidden) would turn the name into a token, and redacting that again would
+        hide the value it names."""
+        return bool(field.eq) and _normal_key(field.name) in self._clear
 
     def _name_hidden_whole(self, field: _FormField, known: set[str], wanted: set[str]) -> bool:
         """A name without a value that is personal itself: `anna@example.com` from a list of
@@ -620,6 +628,8 @@ class Redactor:
             name_part = field.raw_name
         elif self._name_hidden_whole(field, known, wanted):
             name_part = self.token(field.name)
+        elif self._clear_name(field):
+            name_part = self._scanned_as_written(field.raw_name, field.name, set(), set())
         else:
             name_part = self._scanned_as_written(field.raw_name, field.name, known, wanted)
         return f"{name_part}={value_part}" if field.eq else name_part
