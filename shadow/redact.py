@@ -113,14 +113,14 @@ _DATE_LIKE: Final = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\Z")
 _PROPAGATE_MIN: Final = 3
 # A form or query value that is a plain number (empty too): readable under strict redaction.
 _NUMBER: Final = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?")
+# A URL's scheme and host, before its path or query.
+_URL_ORIGIN: Final = r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?"
 # A header value that is one URL or absolute path, nothing around it.
-_URL: Final = re.compile(r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>/[^\s]*)")
+_URL: Final = re.compile(_URL_ORIGIN + r"(?P<target>/[^\s]*)")
 # What a header that names a page (`_PAGE_HEADERS`) holds when it has a query: a URL, or a path
 # (relative or none: `?page=2&name=...`, `results?name=...`, `https://shop.example?name=...`),
 # raw spaces and all, for a page is what it means even when it is not written well.
-_PAGE_URL: Final = re.compile(
-    r"(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)?(?P<target>[^?#]*\?.*)"
-)
+_PAGE_URL: Final = re.compile(_URL_ORIGIN + r"(?P<target>[^?#]*\?.*)")
 _PAGE_HEADERS: Final = frozenset({"location", "content-location", "referer"})
 # Inside a form value that holds more fields (`open;name=Anna`, a redirect's `/page?x=1&name=...`),
 # both `&` and `;` separate them: servers that split on `;` (Rack, older Python) read it so.
@@ -261,8 +261,7 @@ class Redactor:
             # A token's hex is no one's data: `pii:1a2b...@example.org` is a token and a domain.
             # Blanked out (same length, so positions hold), an address right after it is found.
             text = TOKEN.sub(lambda token: "\0" * len(token.group(0)), text)
-        found = [span for find in self._detectors for span in find(text)]
-        return _merged(found) if len(found) > 1 else found
+        return _merged([span for find in self._detectors for span in find(text)])
 
     def personal_strings(
         self, document: Any, at: tuple[Any, ...] = (), *, strict_text: bool = True
